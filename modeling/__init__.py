@@ -1,0 +1,1 @@
+"""Parquet -> tensors, splits, CGM-VAE, P-VAE, MLP, MDN, LBN, training and metrics."""

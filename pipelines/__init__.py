@@ -1,0 +1,1 @@
+"""Beam jobs, dataset adapters, the sample generator, the report and the `photoedit` CLI."""

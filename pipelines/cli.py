@@ -1,0 +1,50 @@
+"""The `photoedit` command line: one subcommand per stage, each a module with `run(argv) -> int`."""
+from __future__ import annotations
+
+import importlib
+import sys
+
+# subcommand -> (module, one-line description); modules are imported only when used.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "render": ("pipelines.render_cli", "render one photo (DNG/JPEG/TIFF) with Lightroom sliders"),
+    "sample": ("pipelines.sample", "generate a small FiveK-shaped dataset (DNGs, catalog, expert TIFFs)"),
+    "ingest": ("pipelines.ingest", "FiveK root (raw photos + Lightroom catalog) -> photos/ and edits/ Parquet"),
+    "augment": ("pipelines.augment", "K noisy slider variants per photo, rendered -> variants/, images/"),
+    "features": ("pipelines.features_job", "VGG-16 FC7 (or TF-Hub) features -> features/ Parquet shards"),
+    "train": ("pipelines.train_cli", "train CGM-VAE, P-VAE, MLP, MDN or LBN -> models/<name>/"),
+    "evaluate-models": ("pipelines.train_cli", "LL and JSD table for trained models (no rendering)"),
+    "evaluate": ("pipelines.evaluate", "re-render proposals, LAB error vs experts -> evaluation/"),
+    "report": ("pipelines.report", "HTML + Markdown report with tables and figures -> report/"),
+    "demo": ("pipelines.demo", "the whole pipeline end to end on a generated sample"),
+    "propose": ("pipelines.propose", "diverse, personalised proposals for your photos as XMP sidecars"),
+    "fit": ("pipelines.fit", "recover sliders from before/after image pairs"),
+}
+
+
+def usage() -> str:
+    width = max(len(c) for c in COMMANDS)
+    lines = ["usage: photoedit COMMAND [options]   (photoedit COMMAND --help for each)", "",
+             "Batch pipelines for the augmented MIT-Adobe FiveK expert-edits dataset:", ""]
+    lines += [f"  {name:<{width}}  {desc}" for name, (_, desc) in COMMANDS.items()]
+    lines += ["", "Unknown flags of the Beam stages are Beam pipeline options (--runner etc.)."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Dispatch `photoedit COMMAND ...` to the stage module's run(argv)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(usage())
+        return 0
+    command, rest = argv[0], argv[1:]
+    if command not in COMMANDS:
+        print(f"photoedit: unknown command {command!r}\n\n{usage()}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(COMMANDS[command][0])
+    if command == "evaluate-models":
+        return int(module.run_evaluate_models(rest) or 0)
+    return int(module.run(rest) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

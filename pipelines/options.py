@@ -1,0 +1,47 @@
+"""Beam pipeline options for every job: our flags are argparse, the rest pass through to Beam."""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+
+from apache_beam.options.pipeline_options import (DirectOptions, PipelineOptions, SetupOptions,
+                                                  StandardOptions)
+
+DEFAULT_RUNNER = "FnApiRunner"
+
+BEAM_HELP = """\
+Any other flag is a Beam pipeline option, passed through unchanged: --runner (default
+FnApiRunner, in-process, multi-process over all cores: --direct_running_mode=multi_processing
+--direct_num_workers=N; use --direct_running_mode=in_memory for one process), or DataflowRunner,
+FlinkRunner, SparkRunner, PortableRunner with their own options and --setup_file=./pyproject.toml's
+folder setup (see README, "Running on a cluster")."""
+
+
+def beam_options(beam_args: list[str]) -> PipelineOptions:
+    """PipelineOptions from pass-through flags; FnApiRunner multi-process on all cores by default."""
+    options = PipelineOptions(beam_args)
+    standard = options.view_as(StandardOptions)
+    if not standard.runner:
+        standard.runner = DEFAULT_RUNNER
+        direct = options.view_as(DirectOptions)
+        if "--direct_running_mode" not in " ".join(beam_args):
+            direct.direct_running_mode = "multi_processing"
+        if "--direct_num_workers" not in " ".join(beam_args):
+            direct.direct_num_workers = os.cpu_count() or 1
+    options.view_as(SetupOptions).save_main_session = False
+    return options
+
+
+def split_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
+    """Parse our flags; everything unknown is returned as Beam pipeline options."""
+    args, beam_args = parser.parse_known_args(argv)
+    return args, beam_args
+
+
+def configure_logging(verbose: bool = False) -> None:
+    """INFO logs with timestamps (DEBUG with --verbose); quiet noisy libraries."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("apache_beam.runners", "apache_beam.io", "tensorflow", "absl", "h5py", "matplotlib"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -1,0 +1,1 @@
+"""Slider space, colour spaces, raw decoding and the batched differentiable slider renderer."""
