@@ -1,0 +1,127 @@
+"""Rendering speed: our batched slider renderer vs rawtherapee-cli, per image, on one DNG.
+
+Decodes the fixture DNG once at --size px long side, renders --n random Camera Raw 2003 slider sets
+batched on CPU (and CUDA when present), then times rawtherapee-cli rendering the same DNG to the
+same size with an equivalent pp3 (exposure, contrast, saturation, resize) --rt-runs times. Prints a
+table of images/s and the speed-up. rawtherapee-cli must decode and demosaic for every image: that
+is the peer's real cost for "render many variants of one photo", our pipeline's pattern.
+
+    python benchmarks/render.py [--dng PATH] [--n 64] [--size 512] [--batch-size 8] [--threads 1]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from rendering.raw import load_photo
+from rendering.renderer import PhotoRenderer
+from rendering.sliders import PROCESS_2003
+
+DEFAULT_DNG = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "raw" / "blackmagic_pocket4k.dng"
+
+
+def random_sliders(n: int, seed: int, as_shot: tuple[float, float]) -> np.ndarray:
+    """n random 2003 slider sets [n,11] in Lightroom units, white balance around as-shot."""
+    rng = np.random.default_rng(seed)
+    model = rng.uniform(-0.8, 0.8, (n, len(PROCESS_2003)))
+    sliders = PROCESS_2003.from_model(model)
+    ti = PROCESS_2003.index("Temperature")
+    sliders[:, ti] = as_shot[0] * np.exp(rng.uniform(-0.3, 0.3, n))
+    sliders[:, PROCESS_2003.index("Tint")] = as_shot[1] + rng.uniform(-20, 20, n)
+    return PROCESS_2003.clip(sliders)
+
+
+def time_ours(photo, sliders: np.ndarray, device: str, batch_size: int) -> float:
+    """Seconds to render all slider sets on `device` (after one warm-up batch)."""
+    renderer = PhotoRenderer(device)
+    renderer.render(photo, sliders[:batch_size], batch_size=batch_size)
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    renderer.render(photo, sliders, batch_size=batch_size)
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+def pp3_text(sliders: np.ndarray, size: int) -> str:
+    """A RawTherapee profile with the equivalent Exposure/Contrast/Saturation and a resize."""
+    s = dict(zip(PROCESS_2003.keys, sliders))
+    return "\n".join([
+        "[Exposure]", "Auto=false", f"Compensation={s['Exposure']:.3f}",
+        f"Contrast={int(round(s['Contrast']))}", f"Saturation={int(round(s['Saturation']))}",
+        f"Black={int(round(s['Shadows'] * 20))}", f"HighlightCompr={int(round(s['HighlightRecovery']))}",
+        "", "[White Balance]", "Setting=Custom", f"Temperature={int(round(s['Temperature']))}",
+        f"Green={1.0 - s['Tint'] / 300.0:.3f}",
+        "", "[Resize]", "Enabled=true", "Scale=1", "AppliesTo=Cropped area", "Method=Lanczos",
+        "DataSpecified=3", f"Width={size}", f"Height={size}", ""])
+
+
+def time_rawtherapee(dng: str, sliders: np.ndarray, size: int) -> tuple[float | None, str]:
+    """Seconds per image for rawtherapee-cli (None if not installed), and a note."""
+    exe = shutil.which("rawtherapee-cli")
+    if exe is None:
+        return None, "not installed"
+    times = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, s in enumerate(sliders):
+            pp3 = os.path.join(tmp, f"{i}.pp3")
+            Path(pp3).write_text(pp3_text(s, size))
+            out = os.path.join(tmp, f"{i}.jpg")
+            start = time.perf_counter()
+            proc = subprocess.run([exe, "-o", out, "-p", pp3, "-Y", "-j90", "-c", dng],
+                                  capture_output=True, text=True)
+            times.append(time.perf_counter() - start)
+            if proc.returncode != 0 or not os.path.exists(out):
+                return None, f"failed: {proc.stderr.strip()[-200:]}"
+    return float(np.mean(times)), f"{len(times)} runs"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dng", default=str(DEFAULT_DNG))
+    p.add_argument("--n", type=int, default=64, help="slider sets to render")
+    p.add_argument("--size", type=int, default=512, help="long side in px")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    p.add_argument("--rt-runs", type=int, default=3, help="rawtherapee-cli images to time")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+
+    start = time.perf_counter()
+    photo = load_photo(args.dng, long_side=args.size)
+    decode_s = time.perf_counter() - start
+    sliders = random_sliders(args.n, args.seed, photo.profile.as_shot_white())
+    h, w = photo.shape
+    rows = []
+    cpu_s = time_ours(photo, sliders, "cpu", args.batch_size)
+    rows.append((f"photoedit cpu ({args.threads} thread, batch {args.batch_size})", args.n / cpu_s, ""))
+    if torch.cuda.is_available():
+        gpu_s = time_ours(photo, sliders, "cuda", max(args.batch_size, 64))
+        rows.append((f"photoedit cuda ({torch.cuda.get_device_name()}, batch {max(args.batch_size, 64)})",
+                     args.n / gpu_s, ""))
+    rt_s, note = time_rawtherapee(args.dng, sliders[:args.rt_runs], args.size)
+    rows.append(("rawtherapee-cli (decode + render per image)", None if rt_s is None else 1.0 / rt_s, note))
+
+    print(f"DNG {Path(args.dng).name}, rendered at {w}x{h}; one decode: {decode_s:.2f} s; "
+          f"{args.n} slider sets; torch threads {args.threads}")
+    print(f"{'renderer':<58} {'images/s':>10} {'x rawtherapee':>14}  note")
+    for name, ips, note in rows:
+        ratio = "" if ips is None or rt_s is None else f"{ips * rt_s:.1f}"
+        shown = "n/a" if ips is None else f"{ips:.1f}"
+        print(f"{name:<58} {shown:>10} {ratio:>14}  {note}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

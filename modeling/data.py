@@ -1,0 +1,240 @@
+"""Parquet (features/, variant_edits/, photos/) -> tensors: features x, sliders y in model space, ids, splits.
+
+Column names follow the Parquet contracts of pipelines/schemas.py (this package never imports
+`pipelines`): features/ has image_id, photo_id, variant, fc7 [D]; variant_edits/ has image_id,
+photo_id, variant, editor, editor_kind and one float64 column per slider key of
+`rendering.sliders.PROCESS_2003` (Lightroom units); photos/ has photo_id and split.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+
+from modeling.splits import SPLITS, split_for
+from rendering.sliders import PROCESS_2003, SliderSpec
+
+log = logging.getLogger(__name__)
+
+PSEUDO_USER_SIZE = 50  # experts are chunked into pseudo-users of this many edits (Saeedi et al.)
+
+
+def join_path(root: str, *parts: str) -> str:
+    """Join path parts under a local folder or a Beam filesystem URI."""
+    if "://" in root:
+        from apache_beam.io.filesystems import FileSystems
+        return FileSystems.join(root, *parts)
+    return os.path.join(root, *parts)
+
+
+def parquet_shards(folder: str) -> list[str]:
+    """Sorted *.parquet files under a folder (local or any Beam filesystem); [] when none."""
+    if "://" in folder:
+        from apache_beam.io.filesystems import FileSystems
+        matches = FileSystems.match([FileSystems.join(folder, "*.parquet")])[0].metadata_list
+        return sorted(m.path for m in matches)
+    if not os.path.isdir(folder):
+        return []
+    return sorted(os.path.join(folder, f) for f in os.listdir(folder) if f.endswith(".parquet"))
+
+
+def read_parquet_folder(folder: str, columns: list[str] | None = None) -> pa.Table:
+    """All Parquet shards of a folder concatenated into one table; FileNotFoundError when empty."""
+    files = parquet_shards(folder)
+    if not files:
+        raise FileNotFoundError(f"no Parquet shards under {folder}: run the stage that writes it")
+    tables = []
+    for path in files:
+        if "://" in path:
+            from apache_beam.io.filesystems import FileSystems
+            with FileSystems.open(path) as f:
+                tables.append(pq.read_table(f, columns=columns))
+        else:
+            tables.append(pq.read_table(path, columns=columns))
+    return pa.concat_tables(tables, promote_options="default")
+
+
+@dataclass
+class FeatureNormaliser:
+    """Per-dimension standardisation of features: (x - mean) / std, stats from the train split."""
+
+    mean: np.ndarray  # [D] float32
+    std: np.ndarray   # [D] float32, >= min_std
+
+    @classmethod
+    def fit(cls, x: np.ndarray | torch.Tensor, min_std: float = 1e-3) -> "FeatureNormaliser":
+        """Mean and std [D] of features x [N, D]; tiny stds are floored at `min_std`."""
+        x = np.asarray(x)
+        n, dim = x.shape
+        if n < 2:
+            mean = x.mean(axis=0, dtype=np.float64) if n else np.zeros(dim)
+            return cls(mean.astype(np.float32), np.ones(dim, np.float32))
+        chunk = 2048  # float64 accumulation in row chunks: no full-size float64 copy of x
+        mean = sum(x[i:i + chunk].sum(axis=0, dtype=np.float64) for i in range(0, n, chunk)) / n
+        sq = sum(((x[i:i + chunk] - mean) ** 2).sum(axis=0) for i in range(0, n, chunk))
+        std = np.sqrt(sq / n)
+        return cls(mean.astype(np.float32), np.maximum(std, min_std).astype(np.float32))
+
+    @classmethod
+    def identity(cls, dim: int) -> "FeatureNormaliser":
+        return cls(np.zeros(dim, np.float32), np.ones(dim, np.float32))
+
+    def to_config(self) -> dict:
+        return {"mean": [float(v) for v in self.mean], "std": [float(v) for v in self.std]}
+
+    @classmethod
+    def from_config(cls, cfg: dict) -> "FeatureNormaliser":
+        return cls(np.asarray(cfg["mean"], np.float32), np.asarray(cfg["std"], np.float32))
+
+
+@dataclass
+class EditsData:
+    """One row per edit: sliders y [N, 11] in model space, who/what/where, and features by image.
+
+    Features are stored once per image (`features` [M, D]) and shared by that image's edits through
+    `feature_rows` [N] (None: one feature row per edit); `x_at(idx)` gathers a minibatch and the
+    `x` property materialises all N rows (fine for a split, costly for 75 000 x 4096).
+    """
+
+    features: torch.Tensor           # [M, D] float32, raw features (models standardise inside)
+    y: torch.Tensor                  # [N, 11] float32 in [-1, 1]
+    image_ids: np.ndarray            # [N] str
+    photo_ids: np.ndarray            # [N] str
+    editors: np.ndarray              # [N] str ("A".."E" or a user id)
+    editor_kinds: np.ndarray         # [N] str ("expert" | "user")
+    splits: np.ndarray               # [N] str (train | validation | test)
+    users: np.ndarray = field(default=None)  # [N] int user index (experts chunked into pseudo-users)
+    feature_rows: torch.Tensor = field(default=None)  # [N] long row of `features` per edit
+
+    def __post_init__(self) -> None:
+        if self.feature_rows is None:
+            self.feature_rows = torch.arange(self.features.shape[0])
+        if self.users is None:
+            self.users = pseudo_users(self.editors, self.editor_kinds, self.image_ids)
+
+    def __len__(self) -> int:
+        return int(self.y.shape[0])
+
+    @property
+    def feature_dim(self) -> int:
+        return int(self.features.shape[1])
+
+    @property
+    def x(self) -> torch.Tensor:
+        """Features of every edit [N, D] (a gathered copy)."""
+        return self.features[self.feature_rows]
+
+    def x_at(self, idx: torch.Tensor) -> torch.Tensor:
+        """Features [len(idx), D] of the edits at row indices idx."""
+        return self.features[self.feature_rows[idx.to(self.feature_rows.device)]]
+
+    def image_features(self) -> torch.Tensor:
+        """The distinct feature rows used by these edits [M', D] (for standardisation stats)."""
+        return self.features[torch.unique(self.feature_rows)]
+
+    def subset(self, mask: np.ndarray) -> "EditsData":
+        """Rows where mask is True (features shared, user indices kept as they are)."""
+        idx = np.flatnonzero(np.asarray(mask))
+        t = torch.from_numpy(idx)
+        return EditsData(self.features, self.y[t], self.image_ids[idx], self.photo_ids[idx],
+                         self.editors[idx], self.editor_kinds[idx], self.splits[idx], self.users[idx],
+                         self.feature_rows[t])
+
+    def split(self, name: str) -> "EditsData":
+        """The rows of one split (train | validation | test); pseudo-users rebuilt inside it."""
+        if name not in SPLITS:
+            raise ValueError(f"unknown split {name!r}; use one of {SPLITS}")
+        sub = self.subset(self.splits == name)
+        sub.users = pseudo_users(sub.editors, sub.editor_kinds, sub.image_ids)
+        return sub
+
+    def to(self, device: str | torch.device) -> "EditsData":
+        return EditsData(self.features.to(device), self.y.to(device), self.image_ids, self.photo_ids,
+                         self.editors, self.editor_kinds, self.splits, self.users, self.feature_rows.to(device))
+
+
+def pseudo_users(editors: np.ndarray, editor_kinds: np.ndarray, order_key: np.ndarray,
+                 size: int = PSEUDO_USER_SIZE) -> np.ndarray:
+    """User index [N] per edit: casual users ('user') are themselves; each expert's edits, sorted by
+    `order_key` (image id), are chunked into pseudo-users of `size` edits (the last chunk may be short)."""
+    editors = np.asarray(editors).astype(str)
+    kinds = np.asarray(editor_kinds).astype(str)
+    keys = np.asarray(order_key).astype(str)
+    out = np.zeros(len(editors), dtype=np.int64)
+    next_id = 0
+    for editor in sorted(set(editors.tolist())):
+        rows = np.flatnonzero(editors == editor)
+        rows = rows[np.argsort(keys[rows], kind="stable")]
+        if kinds[rows[0]] == "expert":
+            for start in range(0, len(rows), size):
+                out[rows[start:start + size]] = next_id
+                next_id += 1
+        else:
+            out[rows] = next_id
+            next_id += 1
+    return out
+
+
+def edits_from_tables(features: pa.Table, edits: pa.Table, photos: pa.Table | None = None,
+                      spec: SliderSpec = PROCESS_2003) -> EditsData:
+    """Join edits with features on image_id; sliders -> model space (clipped to [-1, 1]).
+
+    Rows whose image has no feature vector, or with NaN sliders, are dropped (counts logged).
+    The split comes from photos/ (column `split`) or, when absent, from modeling.splits.split_for.
+    """
+    feat_ids = np.asarray(features.column("image_id").to_pylist(), dtype=object)
+    fc7 = features.column("fc7").combine_chunks()
+    dim = fc7.type.list_size if pa.types.is_fixed_size_list(fc7.type) else None
+    flat = fc7.flatten().to_numpy(zero_copy_only=False).astype(np.float32)
+    if dim is None:
+        dim = len(flat) // max(len(feat_ids), 1)
+    feat = flat.reshape(len(feat_ids), dim)
+    row_of = {image_id: i for i, image_id in enumerate(feat_ids.tolist())}
+
+    image_ids = np.asarray(edits.column("image_id").to_pylist(), dtype=object)
+    keep = np.array([i in row_of for i in image_ids.tolist()], dtype=bool)
+    lightroom = np.stack([np.asarray(edits.column(k).to_pylist(), dtype=np.float64)
+                          for k in spec.keys], axis=1) if len(image_ids) else np.zeros((0, len(spec)))
+    finite = np.all(np.isfinite(lightroom), axis=1)
+    if (~keep).any():
+        log.warning("%d edits have no feature vector and are dropped", int((~keep).sum()))
+    if (~finite).any():
+        log.warning("%d edits have NaN/infinite sliders and are dropped", int((~finite).sum()))
+    keep &= finite
+    idx = np.flatnonzero(keep)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        y = np.clip(spec.to_model(lightroom[idx]), -1.0, 1.0).astype(np.float32)
+    image_ids = image_ids[idx].astype(str)
+    rows = np.array([row_of[i] for i in image_ids.tolist()], dtype=np.int64)
+    photo_ids = np.asarray(edits.column("photo_id").to_pylist(), dtype=object)[idx].astype(str)
+    editors = np.asarray(edits.column("editor").to_pylist(), dtype=object)[idx].astype(str)
+    kinds = np.asarray(edits.column("editor_kind").to_pylist(), dtype=object)[idx].astype(str)
+    split_of: dict[str, str] = {}
+    if photos is not None and photos.num_rows:
+        split_of = dict(zip(photos.column("photo_id").to_pylist(), photos.column("split").to_pylist()))
+    splits = np.array([split_of.get(p) or split_for(p) for p in photo_ids.tolist()], dtype=object).astype(str)
+    order = np.lexsort((editors, image_ids))  # deterministic row order whatever the shard order
+    return EditsData(torch.from_numpy(feat), torch.from_numpy(y[order]), image_ids[order], photo_ids[order],
+                     editors[order], kinds[order], splits[order], feature_rows=torch.from_numpy(rows[order]))
+
+
+def load_edits(dataset: str, spec: SliderSpec = PROCESS_2003) -> EditsData:
+    """Read <dataset>/features, <dataset>/variant_edits and (if present) <dataset>/photos."""
+    features = read_parquet_folder(join_path(dataset, "features"), ["image_id", "fc7"])
+    columns = ["image_id", "photo_id", "editor", "editor_kind", *spec.keys]
+    edits = read_parquet_folder(join_path(dataset, "variant_edits"), columns)
+    try:
+        photos = read_parquet_folder(join_path(dataset, "photos"), ["photo_id", "split"])
+    except FileNotFoundError:
+        log.warning("no photos/ under %s: splits from the stable photo-id hash", dataset)
+        photos = None
+    data = edits_from_tables(features, edits, photos, spec)
+    log.info("loaded %d edits of %d images, feature dim %d (%s)", len(data),
+             len(set(data.image_ids.tolist())), data.feature_dim,
+             ", ".join(f"{s}={int((data.splits == s).sum())}" for s in SPLITS))
+    return data

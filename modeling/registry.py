@@ -1,0 +1,36 @@
+"""Model name -> class, the names used by `photoedit train --model` and by checkpoints' config.json."""
+from __future__ import annotations
+
+from modeling.baselines import LBN, MDN, GaussianMLP
+from modeling.cgmvae import CGMVAE
+from modeling.networks import SliderModel
+from modeling.pvae import PVAE
+
+MODELS: dict[str, type[SliderModel]] = {
+    "cgmvae": CGMVAE,
+    "pvae": PVAE,
+    "mlp": GaussianMLP,
+    "mdn": MDN,
+    "lbn": LBN,
+}
+
+
+def model_class(name: str) -> type[SliderModel]:
+    """The class registered under `name`; ValueError listing the known names otherwise."""
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise ValueError(f"unknown model {name!r}; known: {sorted(MODELS)}") from None
+
+
+def model_name(model: SliderModel) -> str:
+    """The registry name of a model instance (exact class match)."""
+    for name, cls in MODELS.items():
+        if type(model) is cls:
+            return name
+    raise ValueError(f"{type(model).__name__} is not a registered model")
+
+
+def build_model(name: str, **kwargs) -> SliderModel:
+    """A fresh model of the named class with constructor kwargs (feature_dim included)."""
+    return model_class(name)(**kwargs)

@@ -1,0 +1,99 @@
+"""Beam's portable job service with external worker processes, on this machine, offline.
+
+`portable_services()` starts `local_job_service_main` (the job service) and `worker_pool_main`
+(a pool that starts SDK worker processes with the `python` first on PATH) as subprocesses on free
+ports and yields the Beam flags that send a pipeline there:
+
+    with portable_services() as flags:
+        augment.run(["--dataset", root, *flags])
+
+This is the same wiring as a Flink/Spark job server with an EXTERNAL environment, so a pipeline
+that runs here has no hidden dependency on the launching process (pickling, globals, labels).
+
+Shipping the code: add `--setup_file=<project>/setup.py` (a shim over pyproject.toml; Beam builds
+an sdist with `python -m build` if installed, else `python setup.py sdist`, offline either way) and
+the job service stages it as `<staging_dir>/job-*/...-workflow.tar.gz`. Beam's Python worker pool
+does not pip-install staged artifacts itself (the SDK container's boot program does that on
+Dataflow, Flink and Spark with the DOCKER environment), so here the workers import the package from
+the same environment, which is why PATH must lead to this interpreter.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Iterator
+
+log = logging.getLogger(__name__)
+
+
+def free_port() -> int:
+    """A TCP port that is free on localhost right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 60.0) -> None:
+    """Block until something listens on localhost:port (or raise if the process died / timed out)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args} exited with code {process.returncode}")
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            if s.connect_ex(("localhost", port)) == 0:
+                return
+        time.sleep(0.2)
+    raise TimeoutError(f"nothing listening on localhost:{port} after {timeout:.0f} s ({process.args})")
+
+
+@contextlib.contextmanager
+def portable_services(staging_dir: str | None = None, log_dir: str | None = None) -> Iterator[list[str]]:
+    """Start a job service + worker pool; yield the PortableRunner flags; stop both on exit."""
+    env = dict(os.environ)
+    # the worker pool runs `python`: make it this interpreter (same packages, same version)
+    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
+    log_dir = log_dir or tempfile.mkdtemp(prefix="beam_portable_")
+    job_port, worker_port = free_port(), free_port()
+    job_cmd = [sys.executable, "-m", "apache_beam.runners.portability.local_job_service_main",
+               "--port", str(job_port)]
+    if staging_dir:
+        job_cmd += ["--staging_dir", staging_dir]
+    pool_cmd = [sys.executable, "-m", "apache_beam.runners.worker.worker_pool_main",
+                "--service_port", str(worker_port)]
+    processes: list[subprocess.Popen] = []
+    try:
+        for name, cmd in (("job_service", job_cmd), ("worker_pool", pool_cmd)):
+            out = open(os.path.join(log_dir, f"{name}.log"), "wb")
+            # own session: stopping the group also stops the SDK workers the pool started
+            processes.append(subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                              start_new_session=True))
+            out.close()
+        wait_for_port(job_port, processes[0])
+        wait_for_port(worker_port, processes[1])
+        log.info("portable job service on :%d, worker pool on :%d (logs in %s)", job_port, worker_port, log_dir)
+        yield ["--runner=PortableRunner", f"--job_endpoint=localhost:{job_port}",
+               "--environment_type=EXTERNAL", f"--environment_config=localhost:{worker_port}"]
+    finally:
+        for process in processes:
+            _signal_group(process, signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                _signal_group(process, signal.SIGKILL)
+                process.wait()
+
+
+def _signal_group(process: subprocess.Popen, sig: int) -> None:
+    """Signal the process group we started (the service and any workers it spawned)."""
+    try:
+        os.killpg(process.pid, sig)
+    except ProcessLookupError:
+        pass

@@ -1,0 +1,66 @@
+"""`photoedit train` and `photoedit evaluate-models` end to end on a tiny Parquet dataset."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from modeling.checkpoints import load_model
+from pipelines.cli import main
+from tests.modeling.synthetic import write_tiny_dataset
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tiny")
+    write_tiny_dataset(str(root), num_photos=60, dim=16)
+    return root
+
+
+@pytest.mark.parametrize("name", ["mlp", "pvae", "lbn"])
+def test_train_writes_a_loadable_model(dataset, name, capsys):
+    rc = main(["train", "--dataset", str(dataset), "--model", name, "--epochs", "3", "--hidden", "16",
+               "--is-samples", "10", "--no-progress"])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "test LL" in out and "JSD" in out
+    folder = dataset / "models" / name
+    metrics = json.loads((folder / "metrics.json").read_text())
+    for key in ("validation_objective", "test_ll", "test_ll_se", "test_jsd", "test_jsd_se"):
+        assert key in metrics
+    assert metrics["test_ll_num_samples"] == 10 and metrics["test_ll_photos"] == 12
+    model, config = load_model(str(folder))
+    assert config["model"] == name and config["feature_dim"] == 16 and len(config["feature_std"]) == 16
+    assert (folder / "training_state.pt").exists()
+    if name == "pvae":
+        curve = json.loads((folder / "personalisation.json").read_text())
+        # test split: 24 images -> each of 5 experts and 2 casual users has 24 edits: 20 held out, 0..4 history
+        assert curve["users"] == 7 and curve["history"] == [0, 1, 2, 3, 4] and curve["normalised"][0] == 1.0
+
+
+def test_resume_and_evaluate_models(dataset, capsys):
+    rc = main(["train", "--dataset", str(dataset), "--model", "mlp", "--epochs", "5", "--hidden", "16",
+               "--is-samples", "10", "--no-progress", "--resume"])
+    assert rc == 0
+    metrics = json.loads((dataset / "models" / "mlp" / "metrics.json").read_text())
+    assert [h["epoch"] for h in metrics["history"]] == [0, 1, 2, 3, 4]  # 3 from before + 2 resumed
+    capsys.readouterr()
+    rc = main(["evaluate-models", "--dataset", str(dataset), "--is-samples", "10"])
+    assert rc == 0
+    out = capsys.readouterr().out
+    summary = json.loads((dataset / "models" / "summary.json").read_text())
+    names = [r["model"] for r in summary["models"]]
+    assert {"mlp", "pvae", "lbn"} <= set(names)
+    assert (dataset / "models" / "summary.md").read_text() in out
+    for r in summary["models"]:
+        assert r["ll_se"] > 0 and 0 <= r["jsd"] <= 1
+
+
+def test_help_and_bad_model(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--help"])
+    assert e.value.code == 0
+    text = capsys.readouterr().out
+    assert "--search" in text and "latent dim" in text
+    with pytest.raises(SystemExit):
+        main(["train", "--dataset", "x", "--model", "nope"])

@@ -1,0 +1,33 @@
+"""Keyed generators, Beam option defaults and the CLI dispatcher."""
+import numpy as np
+from apache_beam.options.pipeline_options import DirectOptions, StandardOptions
+
+from pipelines.cli import COMMANDS, main
+from pipelines.options import beam_options
+from pipelines.seeding import keyed_rng
+
+
+def test_keyed_rng_depends_on_every_key_and_repeats():
+    a = keyed_rng(7, "a0001", 1).uniform(size=5)
+    np.testing.assert_array_equal(a, keyed_rng(7, "a0001", 1).uniform(size=5))
+    assert not np.allclose(a, keyed_rng(7, "a0001", 2).uniform(size=5))
+    assert not np.allclose(a, keyed_rng(8, "a0001", 1).uniform(size=5))
+    assert not np.allclose(a, keyed_rng(7, "a0002", 1).uniform(size=5))
+
+
+def test_default_runner_is_in_process_multi_processing():
+    options = beam_options([])
+    assert options.view_as(StandardOptions).runner == "FnApiRunner"
+    assert options.view_as(DirectOptions).direct_running_mode == "multi_processing"
+    options = beam_options(["--runner=PortableRunner", "--job_endpoint=localhost:1"])
+    assert options.view_as(StandardOptions).runner == "PortableRunner"
+    options = beam_options(["--direct_running_mode=in_memory"])
+    assert options.view_as(DirectOptions).direct_running_mode == "in_memory"
+
+
+def test_cli_help_lists_every_command(capsys):
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for name in COMMANDS:
+        assert name in out
+    assert main(["no-such-command"]) == 2
