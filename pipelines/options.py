@@ -42,6 +42,6 @@ def split_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> tuple
 def configure_logging(verbose: bool = False) -> None:
     """INFO logs with timestamps (DEBUG with --verbose); quiet noisy libraries."""
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
     for noisy in ("apache_beam.runners", "apache_beam.io", "tensorflow", "absl", "h5py", "matplotlib"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -10,64 +10,20 @@ import pyarrow as pa
 from pipelines.layout import DatasetLayout
 from pipelines.parquet_io import write_table
 from pipelines.schemas import EDITS, PHOTOS, SLIDER_KEYS
+from pipelines.synthetic_raw import write_bayer_dng
 from rendering.sliders import PROCESS_2003
 
-# A plausible camera: XYZ -> camera RGB (ColorMatrix1, D65) and a daylight-ish as-shot neutral.
-COLOR_MATRIX = [[0.7, -0.1, -0.05], [-0.3, 1.1, 0.2], [-0.05, 0.15, 0.6]]        # D65
-COLOR_MATRIX_A = [[0.8, -0.2, 0.0], [-0.35, 1.15, 0.25], [-0.02, 0.2, 0.45]]      # Standard light A
-AS_SHOT_NEUTRAL = [0.5, 1.0, 0.7]
+AS_SHOT_NEUTRAL = (0.5, 1.0, 0.7)
 EXPERTS = ("A", "B", "C")
-
-
-def _rational(x: float) -> list[int]:
-    return [int(round(x * 10000)), 10000]
 
 
 def write_dng(path: str | Path, size: int = 96, seed: int = 0) -> str:
     """A size x size 12-bit RGGB Bayer DNG with smooth random content; returns its path."""
-    from pidng.core import RAW2DNG, DNGTags, Tag
-    from pidng.defs import CalibrationIlluminant, CFAPattern, DNGVersion, PhotometricInterpretation
-
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:size, 0:size] / size
     rgb = np.stack([0.2 + 0.6 * xx, 0.2 + 0.6 * yy, 0.5 + 0.3 * np.sin(6 * xx * yy + seed)], axis=-1)
     rgb = np.clip(rgb * rng.uniform(0.6, 1.0, size=3) + rng.normal(0, 0.01, rgb.shape), 0, 1)
-    mosaic = np.empty((size, size), dtype=np.float64)
-    mosaic[0::2, 0::2] = rgb[0::2, 0::2, 0]
-    mosaic[0::2, 1::2] = rgb[0::2, 1::2, 1]
-    mosaic[1::2, 0::2] = rgb[1::2, 0::2, 1]
-    mosaic[1::2, 1::2] = rgb[1::2, 1::2, 2]
-    raw = (mosaic * 4095).astype(np.uint16)
-
-    t = DNGTags()
-    t.set(Tag.ImageWidth, size)
-    t.set(Tag.ImageLength, size)
-    t.set(Tag.TileWidth, size)
-    t.set(Tag.TileLength, size)
-    t.set(Tag.Orientation, 1)
-    t.set(Tag.PhotometricInterpretation, PhotometricInterpretation.Color_Filter_Array)
-    t.set(Tag.SamplesPerPixel, 1)
-    t.set(Tag.BitsPerSample, 16)
-    t.set(Tag.CFARepeatPatternDim, [2, 2])
-    t.set(Tag.CFAPattern, CFAPattern.RGGB)
-    t.set(Tag.BlackLevel, 0)
-    t.set(Tag.WhiteLevel, 4095)
-    t.set(Tag.ColorMatrix1, [_rational(v) for row in COLOR_MATRIX for v in row])
-    t.set(Tag.CalibrationIlluminant1, CalibrationIlluminant.D65)
-    t.set(Tag.ColorMatrix2, [_rational(v) for row in COLOR_MATRIX_A for v in row])
-    t.set(Tag.CalibrationIlluminant2, CalibrationIlluminant.Standard_Light_A)
-    t.set(Tag.AsShotNeutral, [_rational(v) for v in AS_SHOT_NEUTRAL])
-    t.set(Tag.Make, "Test")
-    t.set(Tag.Model, "Bayer96")
-    t.set(Tag.UniqueCameraModel, "Test Bayer96")
-    t.set(Tag.DNGVersion, DNGVersion.V1_4)
-    t.set(Tag.DNGBackwardVersion, DNGVersion.V1_2)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    writer = RAW2DNG()
-    writer.options(t, path=str(path.parent), compress=False)
-    writer.convert(raw, filename=path.name)
-    return str(path)
+    return write_bayer_dng(path, rgb, AS_SHOT_NEUTRAL, model="Bayer96")
 
 
 def expert_sliders(rng: np.random.Generator, as_shot_temperature: float) -> np.ndarray:
