@@ -14,8 +14,8 @@ BEAM_HELP = """\
 Any other flag is a Beam pipeline option, passed through unchanged: --runner (default
 FnApiRunner, in-process, multi-process over all cores: --direct_running_mode=multi_processing
 --direct_num_workers=N; use --direct_running_mode=in_memory for one process), or DataflowRunner,
-FlinkRunner, SparkRunner, PortableRunner with their own options and --setup_file=./pyproject.toml's
-folder setup (see README, "Running on a cluster")."""
+FlinkRunner, SparkRunner, PortableRunner with their own options and --setup_file=./setup.py to
+ship this package to the workers (see README, "Running on a cluster")."""
 
 
 def beam_options(beam_args: list[str]) -> PipelineOptions:
