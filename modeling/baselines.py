@@ -10,7 +10,17 @@ from modeling.networks import (NUM_SLIDERS, ConditionalMLP, SliderModel, gaussia
                                log_mean_exp, multinomial, rand, randn, slider_head)
 
 
-class GaussianMLP(SliderModel):
+class ExactLikelihoodModel(SliderModel):
+    """A model whose training objective is the exact log-likelihood log p(y | x)."""
+
+    @torch.no_grad()
+    def log_likelihood(self, x: torch.Tensor, y: torch.Tensor, num_samples: int = 100,
+                       generator: torch.Generator | None = None) -> torch.Tensor:
+        """Exact log p(y | x) [B] (nats); num_samples is ignored."""
+        return self.objective(x, y)
+
+
+class GaussianMLP(ExactLikelihoodModel):
     """MLP predicting the mean and diagonal variance of a Gaussian over the 11 sliders."""
 
     def __init__(self, feature_dim: int, hidden: int = 128, layers: int = 2):
@@ -27,12 +37,6 @@ class GaussianMLP(SliderModel):
         return gaussian_log_prob(y, mean, logvar)
 
     @torch.no_grad()
-    def log_likelihood(self, x: torch.Tensor, y: torch.Tensor, num_samples: int = 100,
-                       generator: torch.Generator | None = None) -> torch.Tensor:
-        """Exact log p(y | x) [B] (nats); num_samples is ignored."""
-        return self.objective(x, y)
-
-    @torch.no_grad()
     def sample(self, x: torch.Tensor, n: int, generator: torch.Generator | None = None,
                noise: bool = True) -> torch.Tensor:
         """n draws [B, n, 11] from the Gaussian, clamped to [-1, 1]."""
@@ -44,7 +48,7 @@ class GaussianMLP(SliderModel):
         return (mean + torch.exp(0.5 * logvar)[:, None] * eps).clamp(-1.0, 1.0)
 
 
-class MDN(SliderModel):
+class MDN(ExactLikelihoodModel):
     """Mixture density network: K diagonal-Gaussian components with x-dependent weights."""
 
     def __init__(self, feature_dim: int, components: int = 5, hidden: int = 128, layers: int = 2):
@@ -64,12 +68,6 @@ class MDN(SliderModel):
         """Exact log p(y | x) = logsumexp_k(log w_k + log N(y; m_k, v_k)) [B] (nats)."""
         log_w, mean, logvar = self.predict(x)
         return torch.logsumexp(log_w + gaussian_log_prob(y[:, None], mean, logvar), dim=-1)
-
-    @torch.no_grad()
-    def log_likelihood(self, x: torch.Tensor, y: torch.Tensor, num_samples: int = 100,
-                       generator: torch.Generator | None = None) -> torch.Tensor:
-        """Exact log p(y | x) [B] (nats); num_samples is ignored."""
-        return self.objective(x, y)
 
     @torch.no_grad()
     def sample(self, x: torch.Tensor, n: int, generator: torch.Generator | None = None,

@@ -41,7 +41,13 @@ def split_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> tuple
 
 def configure_logging(verbose: bool = False) -> None:
     """INFO logs with timestamps (DEBUG with --verbose); quiet noisy libraries."""
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+    root = logging.getLogger()
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    # One stderr handler of our own; leave others (pytest's capture, a caller's) in place.
+    if not any(getattr(h, "photoedit", False) for h in root.handlers):
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.photoedit = True
+        root.addHandler(handler)
     for noisy in ("apache_beam.runners", "apache_beam.io", "tensorflow", "absl", "h5py", "matplotlib"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

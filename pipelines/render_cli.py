@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 
+from pipelines.options import configure_logging
 from rendering.image_io import encode_image, format_for_path
 from rendering.raw import PhotoDecodeError, load_photo
 from rendering.renderer import PhotoRenderer
@@ -52,7 +53,7 @@ def parse_settings(pairs: list[str], spec) -> dict[str, float]:
 
 def run(argv: list[str] | None = None) -> int:
     """Entry point of `photoedit render`; returns the exit code (2 on bad arguments or input)."""
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging()
     args = build_parser().parse_args(argv)
     spec = spec_for(args.process)
     try:

@@ -69,6 +69,26 @@ FEATURES = pa.schema([
     pa.field("fc7", pa.list_(pa.float32(), FC7_DIM), nullable=False),
 ])
 
+PREDICTIONS = pa.schema([                                     # written by `photoedit evaluate`
+    pa.field("photo_id", pa.string(), nullable=False),
+    pa.field("model", pa.string(), nullable=False),           # mlp | mdn | lbn | cgmvae | pvae
+    pa.field("proposal", pa.int32(), nullable=False),         # 0..P-1 (P = 20 by default)
+    pa.field("cluster", pa.int32()),                          # mixture component drawn from, if any
+    *_slider_fields,                                          # Lightroom units
+])
+
+EVALUATION = pa.schema([                                      # one row per test photo x model x expert
+    pa.field("photo_id", pa.string(), nullable=False),
+    pa.field("model", pa.string(), nullable=False),           # a model name, or "no_adjustment"
+    pa.field("expert", pa.string(), nullable=False),          # "A".."E"
+    pa.field("proposal", pa.int32(), nullable=False),         # aligned proposal index; -1 for no_adjustment
+    pa.field("lab_error", pa.float64(), nullable=False),      # mean per-pixel CIE-LAB dE76 (D50)
+    pa.field("lab_rms", pa.float64(), nullable=False),        # RMS of the per-pixel dE76
+    pa.field("reference", pa.string(), nullable=False),       # "renderer" | "tiff"
+    pa.field("size", pa.int32(), nullable=False),             # long side (px) the error was measured at
+    *_slider_fields,                                          # the rendered sliders, Lightroom units
+])
+
 ERRORS = pa.schema([
     pa.field("id", pa.string(), nullable=False),             # photo id, image id or file name
     pa.field("stage", pa.string(), nullable=False),
