@@ -11,6 +11,7 @@ embedded ICC profile: LittleCMS's sRGB profile, or a ProPhoto v2 matrix/TRC prof
 """
 from __future__ import annotations
 
+import functools
 import io
 import logging
 import struct
@@ -142,10 +143,14 @@ def build_prophoto_icc() -> bytes:
     return header + body
 
 
+@functools.lru_cache(maxsize=1)
 def srgb_icc() -> bytes:
-    """LittleCMS's built-in sRGB profile as ICC bytes."""
+    """LittleCMS's built-in sRGB profile as ICC bytes, with a fixed header date so output is reproducible."""
     from PIL import ImageCms
-    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    # Header bytes 24..35 hold the creation time (ICC.1 7.2.8); LittleCMS stamps "now" there.
+    fixed_date = struct.pack(">6H", 2000, 1, 1, 0, 0, 0)
+    return icc[:24] + fixed_date + icc[36:]
 
 
 # ------------------------------------------------------------------------------------ reading

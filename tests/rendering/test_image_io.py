@@ -104,3 +104,20 @@ def test_resize_long_side():
     assert small.shape == (3, 10, 20)
     np.testing.assert_allclose(small.mean(), img.mean(), atol=1e-3)  # area averaging keeps the mean
     assert resize_long_side(img, 120).shape == (3, 60, 120)
+
+
+def test_encoding_is_byte_reproducible():
+    """Same pixels -> same bytes across time: LittleCMS stamps 'now' into the ICC header, we fix it."""
+    import struct
+    import time
+
+    from rendering import image_io
+    img = _image()
+    formats = ("png", "jpeg", "tiff")
+    first = [encode_image(img, fmt=fmt) for fmt in formats]
+    image_io.srgb_icc.cache_clear()
+    time.sleep(1.05)                                  # the header date has one-second resolution
+    assert [encode_image(img, fmt=fmt) for fmt in formats] == first
+    icc = image_io.srgb_icc()
+    assert icc[24:36] == struct.pack(">6H", 2000, 1, 1, 0, 0, 0)
+    assert "sRGB" in ImageCms.ImageCmsProfile(io.BytesIO(icc)).profile.profile_description

@@ -68,9 +68,16 @@ def _without_forward(profile: CameraProfile) -> CameraProfile:
     return replace(profile, forward_matrix1=None, forward_matrix2=None)
 
 
-@pytest.mark.parametrize("forward", [True, False])
-def test_as_shot_neutral_maps_to_prophoto_grey(blackmagic, forward):
-    profile = blackmagic if forward else _without_forward(blackmagic)
+def _single_matrix(profile: CameraProfile) -> CameraProfile:
+    from dataclasses import replace
+    return replace(profile, color_matrix2=None, forward_matrix2=None)
+
+
+@pytest.mark.parametrize("variant", ["forward", "no_forward", "single_matrix"])
+def test_as_shot_neutral_maps_to_prophoto_grey(blackmagic, variant):
+    """Two calibrations with and without forward matrices, and a DNG with one ColorMatrix only."""
+    profile = {"forward": blackmagic, "no_forward": _without_forward(blackmagic),
+               "single_matrix": _single_matrix(blackmagic)}[variant]
     temperature, tint = profile.as_shot_white()
     assert 2000.0 < temperature < 12000.0
     cam = CameraMatrices.from_profiles([profile])
