@@ -49,5 +49,5 @@ def configure_logging(verbose: bool = False) -> None:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         handler.photoedit = True
         root.addHandler(handler)
-    for noisy in ("apache_beam.runners", "apache_beam.io", "tensorflow", "absl", "h5py", "matplotlib"):
+    for noisy in ("apache_beam.runners", "apache_beam.io", "apache_beam.typehints", "tensorflow", "absl", "h5py", "matplotlib"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -26,6 +26,7 @@ A photo that cannot be decoded is reported and skipped; the rest proceed; exit c
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import os
@@ -133,22 +134,13 @@ def history_from_edits(path: str, feature_fn: FeatureFn | None, renderer, editor
 
 
 def check_lightroom_catalog(path: str) -> None:
-    """Raise HistoryError unless `path` is a Lightroom catalog (SQLite with Adobe_images); opened read-only."""
-    import sqlite3
-    from urllib.parse import quote
+    """Raise HistoryError unless `path` is a Lightroom catalog (pipelines.catalog.open_catalog, read-only)."""
+    from pipelines.catalog import CatalogError, open_catalog
 
     try:
-        con = sqlite3.connect(f"file:{quote(os.path.abspath(path))}?mode=ro", uri=True)
-        try:
-            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        finally:
-            con.close()
-    except sqlite3.DatabaseError as exc:
-        raise HistoryError(f"--history {path}: not a Lightroom catalog (not a readable SQLite database: {exc})") from exc
-    missing = {"Adobe_images", "Adobe_imageDevelopSettings", "AgLibraryFile"} - tables
-    if missing:
-        raise HistoryError(f"--history {path}: an SQLite database but not a Lightroom catalog "
-                           f"(no {', '.join(sorted(missing))} table)")
+        open_catalog(path).close()
+    except CatalogError as exc:
+        raise HistoryError(f"--history {exc}") from exc
 
 
 def history_from_catalog(path: str, feature_fn: FeatureFn | None, renderer, spec: SliderSpec,
@@ -179,20 +171,36 @@ def history_from_catalog(path: str, feature_fn: FeatureFn | None, renderer, spec
 
 @dataclass(frozen=True)
 class CatalogEntry:
-    """One developed photo of a catalog: absolute file path, develop settings {key: value}, process."""
+    """One developed photo of a catalog: file path and settings text; settings/process parsed on access."""
 
     path: str
-    settings: dict
-    process: str | None
+    settings_text: str
+
+    @functools.cached_property
+    def settings(self) -> dict:
+        """Develop settings {key: value} (pipelines.lua_table; LuaTableError if the text is malformed)."""
+        from pipelines.lua_table import parse_lua_table
+
+        values = parse_lua_table(self.settings_text)
+        if not isinstance(values, dict):
+            raise HistoryError("develop settings are a list, not a table of named settings")
+        return values
+
+    @property
+    def process(self) -> str | None:
+        """Camera Raw process version of the edit ('5.0', '6.7', ...) or None when the text names none."""
+        version = self.settings.get("ProcessVersion")
+        return None if version is None else str(version)
 
 
 def catalog_entries(path: str) -> list[CatalogEntry]:
-    """Developed photos of a Lightroom catalog in capture order, through pipelines.catalog (read-only)."""
+    """Developed photos of a Lightroom catalog in capture order (pipelines.catalog.developed_photos, read-only)."""
+    from pipelines.catalog import CatalogError, developed_photos
+
     try:
-        from pipelines import catalog
-    except ImportError as exc:
-        raise HistoryError(f"--history {path}: Lightroom catalog reading (pipelines.catalog) is not available") from exc
-    raise HistoryError(f"--history {path}: pipelines.catalog has no history reader wired in yet ({catalog.__name__})")
+        return [CatalogEntry(edit.path, edit.settings_text) for edit in developed_photos(path)]
+    except CatalogError as exc:
+        raise HistoryError(f"--history {exc}") from exc
 
 
 def _history(xs: list, ys: list, skipped: list[str], path: str) -> History:
