@@ -43,7 +43,11 @@ def configure_logging(verbose: bool = False) -> None:
     """INFO logs with timestamps (DEBUG with --verbose); quiet noisy libraries."""
     root = logging.getLogger()
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
-    # One stderr handler of our own; leave others (pytest's capture, a caller's) in place.
+    # One stderr handler of our own; leave others (pytest's capture, a caller's) in place, but drop
+    # the bare handler that an import-time logging.warning() (apache_beam's gcp check) installs.
+    for handler in list(root.handlers):
+        if type(handler) is logging.StreamHandler and getattr(handler.formatter, "_fmt", None) == logging.BASIC_FORMAT:
+            root.removeHandler(handler)
     if not any(getattr(h, "photoedit", False) for h in root.handlers):
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))

@@ -2,7 +2,7 @@
 
 Reads what the earlier stages wrote under <dataset> (nothing is recomputed except the thumbnails):
 photos/, edits/, variants/, features/, errors/*, models/<name>/{config,metrics,personalisation}.json,
-models/summary.json (`photoedit evaluate-models`), evaluation/ + evaluation/summary.json and
+models/summary.json (`photoedit evaluate-models`), evaluation/ + evaluation/_summary.json and
 predictions/ (`photoedit evaluate`), _stages/*.json (`photoedit demo`). Writes <out>/index.html,
 <out>/report.md and <out>/figures/*.png (default <out> = <dataset>/report).
 
@@ -34,7 +34,8 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
 from modeling.checkpoints import read_bytes, read_json
-from modeling.metrics import grouped_mean_se, histogram_jsd
+from modeling.metrics import histogram_jsd
+from pipelines.evaluate import summarise
 from pipelines.layout import DatasetLayout
 from pipelines.options import configure_logging, split_args
 from pipelines.parquet_io import parquet_files, read_table
@@ -98,7 +99,7 @@ class Inputs:
 
     @property
     def split(self) -> str:
-        """The split `photoedit evaluate` ran on (evaluation/summary.json), test by default."""
+        """The split `photoedit evaluate` ran on (evaluation/_summary.json), test by default."""
         return str((self.eval_summary or {}).get("split") or "test")
 
 
@@ -140,7 +141,7 @@ def load_inputs(layout: DatasetLayout) -> Inputs:
     edits = _optional_table(layout.edits, "edits", "photoedit ingest")
     evaluation = _optional_table(layout.evaluation, "evaluation rows", f"photoedit evaluate --dataset {layout.root}")
     predictions = _optional_table(layout.predictions, "predictions", f"photoedit evaluate --dataset {layout.root}")
-    eval_summary = _optional_json(FileSystems.join(layout.evaluation, "summary.json"))
+    eval_summary = _optional_json(FileSystems.join(layout.evaluation, "_summary.json"))
     models_summary = _optional_json(layout.path("models", "summary.json"))
     names = set(MODEL_ORDER)
     for table in (evaluation, predictions):
@@ -177,21 +178,11 @@ def _sliders(table: pa.Table) -> np.ndarray:
 
 def lab_summary(evaluation: pa.Table) -> dict[str, dict[str, float]]:
     """Per model: LAB ΔE76 mean ± s.e. over photos (each photo the mean over experts), RMS mean, photos."""
-    models = np.asarray(evaluation.column("model").to_pylist())
-    photos = np.asarray(evaluation.column("photo_id").to_pylist())
-    lab = evaluation.column("lab_error").to_numpy()
-    rms = evaluation.column("lab_rms").to_numpy()
-    out = {}
-    for name in sorted(set(models.tolist())):
-        sel = models == name
-        mean, se, count = grouped_mean_se(lab[sel], photos[sel])
-        rms_mean, _, _ = grouped_mean_se(rms[sel], photos[sel])
-        out[name] = {"lab_mean": mean, "lab_se": se, "lab_rms_mean": rms_mean, "photos": count}
-    return out
+    return summarise(evaluation)
 
 
 def cross_check(computed: dict[str, dict[str, float]], summary: dict | None, rel: float = 1e-6) -> list[str]:
-    """Disagreements between LAB figures computed from evaluation rows and evaluation/summary.json."""
+    """Disagreements between LAB figures computed from evaluation rows and evaluation/_summary.json."""
     if not summary:
         return []
     problems = []
@@ -200,17 +191,17 @@ def cross_check(computed: dict[str, dict[str, float]], summary: dict | None, rel
         if name not in reported:
             if name == REFERENCE_MODEL:
                 continue
-            problems.append(f"{name} has evaluation rows but no entry in evaluation/summary.json")
+            problems.append(f"{name} has evaluation rows but no entry in evaluation/_summary.json")
             continue
         for key in ("lab_mean", "lab_se", "lab_rms_mean", "photos"):
             if key not in reported[name]:
                 continue
             a, b = float(row[key]), float(reported[name][key])
             if not (np.isclose(a, b, rtol=rel, atol=rel) or (np.isnan(a) and np.isnan(b))):
-                problems.append(f"{name} {key}: rows give {a:.6g}, summary.json says {b:.6g}")
+                problems.append(f"{name} {key}: rows give {a:.6g}, _summary.json says {b:.6g}")
     for name in reported:
         if name not in computed:
-            problems.append(f"{name} is in evaluation/summary.json but has no evaluation rows")
+            problems.append(f"{name} is in evaluation/_summary.json but has no evaluation rows")
     return problems
 
 
@@ -290,13 +281,13 @@ def table_one_section(inputs: Inputs) -> Section:
             f"render with no slider changes.")
         problems = cross_check(lab, inputs.eval_summary)
         if inputs.eval_summary is None:
-            section.paragraphs.append("evaluation/summary.json is missing: LAB figures come from the rows only.")
+            section.paragraphs.append("evaluation/_summary.json is missing: LAB figures come from the rows only.")
         elif problems:
             for p in problems:
                 log.warning("LAB cross-check: %s", p)
-            section.paragraphs.append("Cross-check against evaluation/summary.json FAILED: " + "; ".join(problems))
+            section.paragraphs.append("Cross-check against evaluation/_summary.json FAILED: " + "; ".join(problems))
         else:
-            section.paragraphs.append("LAB figures agree with evaluation/summary.json.")
+            section.paragraphs.append("LAB figures agree with evaluation/_summary.json.")
     else:
         section.paragraphs.append(f"Missing LAB error: no evaluation/ rows; run `photoedit evaluate --dataset {root}`.")
     missing = [n for n in inputs.models if n not in scores]
@@ -647,7 +638,7 @@ def provenance_section(inputs: Inputs, generated: str) -> Section:
             [k, _text(s[k]) if not isinstance(s[k], list) else ", ".join(map(str, s[k]))]
             for k in ("split", "experts", "proposals", "size", "reference", "seed") if k in s]))
     else:
-        section.paragraphs.append(f"No evaluation/summary.json (run `photoedit evaluate --dataset {inputs.layout.root}`).")
+        section.paragraphs.append(f"No evaluation/_summary.json (run `photoedit evaluate --dataset {inputs.layout.root}`).")
     if inputs.models_summary is not None:
         s = inputs.models_summary
         section.paragraphs.append(f"evaluate-models: importance samples {s.get('is_samples')}, JSD bins "

@@ -85,7 +85,7 @@ def dataset(tmp_path_factory) -> DatasetLayout:
                    for m in ("mlp", "pvae") for p in TEST_PHOTOS
                    for k, s in enumerate(_sliders(rng, PROPOSALS))]
     write_table(pa.Table.from_pylist(predictions, schema=PREDICTIONS), layout.predictions)
-    _write_json(root / "evaluation" / "summary.json", {
+    _write_json(root / "evaluation" / "_summary.json", {
         "models": {"mlp": {"lab_mean": 3.0, "lab_se": 1.0, "lab_rms_mean": 4.5, "photos": 3},
                    "pvae": {"lab_mean": 4.0, "lab_se": math.sqrt(7 / 3), "lab_rms_mean": 6.0, "photos": 3},
                    REFERENCE_MODEL: {"lab_mean": 11.0, "lab_se": 1 / math.sqrt(3), "lab_rms_mean": 16.5, "photos": 3}},
@@ -144,7 +144,7 @@ def test_lab_summary_is_mean_over_experts_then_mean_and_se_over_photos(dataset):
 
 def test_cross_check_flags_a_summary_that_disagrees(dataset):
     lab = lab_summary(read_table(dataset.evaluation))
-    good = json.loads(Path(dataset.root, "evaluation", "summary.json").read_text())
+    good = json.loads(Path(dataset.root, "evaluation", "_summary.json").read_text())
     assert cross_check(lab, good) == []
     good["models"]["mlp"]["lab_mean"] = 3.5
     problems = cross_check(lab, good)
@@ -161,7 +161,7 @@ def test_table_one_has_every_model_and_hand_computed_numbers(built):
     assert "-0.750 ± 0.125" in _row(markdown, "cgmvae")             # from metrics.json
     assert "2.500 ± 0.250" in _row(markdown, "mdn") and "—" in _row(markdown, "mdn")   # no LAB rows
     assert "not trained" in _row(markdown, "lbn")
-    assert "agree with evaluation/summary.json" in markdown
+    assert "agree with evaluation/_summary.json" in markdown
     assert "S = 50 samples" in markdown and "20 equal bins" in markdown and "48 px" in markdown
     assert "photoedit train --dataset" in markdown                   # lbn is missing: the command is named
 
