@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 # subcommand -> (module, one-line description); modules are imported only when used.
@@ -37,6 +38,10 @@ def main(argv: list[str] | None = None) -> int:
         print(usage())
         return 0
     command, rest = argv[0], argv[1:]
+    # TensorFlow's C++ INFO/WARNING lines (oneDNN notes, CUDA probing) drown the job's own logs;
+    # set before any stage imports TensorFlow, inherited by Beam's worker processes. Override by
+    # exporting TF_CPP_MIN_LOG_LEVEL yourself.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if command not in COMMANDS:
         print(f"photoedit: unknown command {command!r}\n\n{usage()}", file=sys.stderr)
         return 2

@@ -35,7 +35,8 @@ from pipelines.options import configure_logging
 from pipelines.sample_styles import (EXPERTS, StyledEdit, expert_styled_edit, scene, user_style,
                                      user_styled_edit)
 from pipelines.seeding import keyed_rng
-from pipelines.synthetic_raw import COLOR_MATRIX_A, COLOR_MATRIX_D65, write_bayer_dng
+from pipelines.synthetic_raw import (COLOR_MATRIX_A, COLOR_MATRIX_D65, daylight_neutral, srgb_scene_to_camera,
+                                     write_bayer_dng)
 from rendering.raw import CameraProfile
 from rendering.sliders import PROCESS_2003
 
@@ -204,12 +205,17 @@ def _make_photo(root: Path, photo_id: str, config: SampleConfig) -> tuple[_Photo
     # Without raws the scene is drawn small: the same draws, so the same gain and warmth.
     h, w = (config.height, config.width) if config.raws else (8, 8)
     rgb, gain, warmth = scene(rng, h, w)
-    neutral = (round(float(rng.uniform(0.42, 0.62)), 4), 1.0, round(float(rng.uniform(0.55, 0.85)), 4))
+    # The camera's as-shot white: daylight, off by a random auto-white-balance error in R and B.
+    daylight = daylight_neutral()
+    neutral = (round(float(daylight[0] * rng.uniform(0.92, 1.08)), 4), 1.0,
+               round(float(daylight[2] * rng.uniform(0.92, 1.08)), 4))
     photo = _Photo(photo_id=photo_id, base_name=base_name(photo_id, config.seed), gain=gain, warmth=warmth,
                    neutral=neutral, as_shot=camera_profile(neutral).as_shot_white())
     dng = None
     if config.raws:
-        dng = write_bayer_dng(fivek.raw_path(str(root), photo.base_name), rgb, neutral, model=CAMERA_MODEL)
+        # The scene is linear sRGB under its own light; the sensor sees it through its colour matrix.
+        dng = write_bayer_dng(fivek.raw_path(str(root), photo.base_name), srgb_scene_to_camera(rgb), neutral,
+                              model=CAMERA_MODEL)
     return photo, dng
 
 

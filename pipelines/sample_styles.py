@@ -80,7 +80,9 @@ def scene(rng: np.random.Generator, height: int, width: int) -> tuple[np.ndarray
         img[mask] = colour * (0.7 + 0.3 * (1 - (yy[mask] - cy + r) / (2 * r)))[:, None]
     gain = float(np.exp(rng.uniform(np.log(0.15), np.log(1.0))))           # under- to well-exposed
     warmth = float(rng.uniform(0.0, 1.0))                                      # light colour
-    light = np.array([1.0 + 0.5 * warmth, 1.0, 1.0 + 0.5 * (1 - warmth)]) / (1.0 + 0.5 * max(warmth, 1 - warmth))
+    # Warm light (warmth 1) raises red and lowers blue, cool light (0) the reverse; green stays put.
+    shift = 0.3 * (2.0 * warmth - 1.0)
+    light = np.array([1.0 + shift, 1.0, 1.0 - shift]) / (1.0 + abs(shift))
     return np.clip(img * gain * light, 0.0, 1.0), gain, warmth
 
 

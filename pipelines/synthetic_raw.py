@@ -10,6 +10,25 @@ COLOR_MATRIX_D65 = ((0.7, -0.1, -0.05), (-0.3, 1.1, 0.2), (-0.05, 0.15, 0.6))
 COLOR_MATRIX_A = ((0.8, -0.2, 0.0), (-0.35, 1.15, 0.25), (-0.02, 0.2, 0.45))
 
 
+def daylight_neutral() -> np.ndarray:
+    """This camera's raw response [3] to a D65 white, green = 1 (the AsShotNeutral of a daylight scene)."""
+    from rendering.colour import WHITE_XYZ
+    white = np.asarray(COLOR_MATRIX_D65) @ WHITE_XYZ["D65"]
+    return white / white[1]
+
+
+def srgb_scene_to_camera(linear_srgb: np.ndarray) -> np.ndarray:
+    """Linear sRGB scene [H,W,3] (D65 white = 1) -> this camera's raw RGB [H,W,3] in [0, 1].
+
+    XYZ = sRGB->XYZ(D65) . rgb, camera = ColorMatrix1 (D65 calibration) . XYZ, scaled so the D65
+    white peaks at 1 in its largest channel: a render at the daylight neutral shows the sRGB scene.
+    """
+    from rendering.colour import SRGB_TO_XYZ_D65, WHITE_XYZ
+    to_camera = np.asarray(COLOR_MATRIX_D65) @ SRGB_TO_XYZ_D65
+    peak = (np.asarray(COLOR_MATRIX_D65) @ WHITE_XYZ["D65"]).max()
+    return np.clip(linear_srgb @ to_camera.T / peak, 0.0, 1.0)
+
+
 def _rational(x: float) -> list[int]:
     return [int(round(x * 10000)), 10000]
 

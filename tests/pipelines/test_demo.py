@@ -3,10 +3,11 @@ import json
 import os
 
 import numpy as np
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipelines import demo
-from pipelines.demo_dataset import expert_edit
+from pipelines.sample_styles import expert_edit
 from pipelines.parquet_io import read_table
 from rendering.sliders import PROCESS_2003
 
@@ -26,25 +27,48 @@ def test_expert_styles_are_photo_dependent_and_multimodal():
 
 
 def test_demo_runs_end_to_end_and_restarts(tmp_path, capsys):
+    """sample -> ingest -> augment -> features -> train x5 -> evaluate-models -> evaluate -> report."""
     out = tmp_path / "demo"
-    argv = ["--out", str(out), "--photos", "40", "--size", "48", "--epochs", "3",
+    argv = ["--out", str(out), "--photos", "100", "--users", "6", "--size", "48", "--epochs", "3",
             "--direct_running_mode=in_memory"]
     assert demo.run(argv) == 0
+    assert (out / "fivek" / "raw_photos" / "fivek.lrcat").is_file()              # the FiveK-shaped sample
     photos = read_table(str(out / "photos"))
-    assert photos.num_rows == 40
-    assert read_table(str(out / "edits")).num_rows == 200
+    assert photos.num_rows == 100
+    edits = read_table(str(out / "edits"))
+    kinds = edits.column("editor_kind").to_pylist()
+    assert kinds.count("expert") == 500 and kinds.count("user") > 0
     variants = read_table(str(out / "variants"))
-    assert variants.num_rows == 120
+    assert variants.num_rows == 300
     assert all(os.path.isfile(u) for u in variants.column("image_uri").to_pylist())
     features = read_table(str(out / "features"))
-    assert features.num_rows == 120
+    assert features.num_rows == 300
     assert pq.ParquetFile(next((out / "features").glob("*.parquet"))).schema_arrow.field("fc7").type.list_size == 4096
     summary = json.loads((out / "models" / "summary.json").read_text())
     assert sorted(r["model"] for r in summary["models"]) == ["cgmvae", "lbn", "mdn", "mlp", "pvae"]
     assert all(np.isfinite(r["ll"]) and 0 <= r["jsd"] <= 1 for r in summary["models"])
-    table = capsys.readouterr().out
-    for name in ("cgmvae", "lbn", "mdn", "mlp", "pvae"):
-        assert f"| {name} |" in table
+
+    test_ids = set(photos.filter(pc.equal(photos.column("split"), "test")).column("photo_id").to_pylist())
+    evaluation = read_table(str(out / "evaluation"))
+    lab = json.loads((out / "evaluation" / "_summary.json").read_text())
+    assert set(lab["models"]) == {"cgmvae", "lbn", "mdn", "mlp", "pvae", "no_adjustment"}
+    assert set(evaluation.column("photo_id").to_pylist()) == test_ids and test_ids
+    assert evaluation.num_rows == len(test_ids) * 6 * len(lab["experts"])
+    assert all(np.isfinite(evaluation.column("lab_error").to_numpy()))
+
+    html = (out / "report" / "index.html").read_text()
+    markdown = (out / "report" / "report.md").read_text()
+    for name in ("cgmvae", "lbn", "mdn", "mlp", "pvae", "no_adjustment"):
+        assert name in html and f"| {name} " in markdown
+    figures = sorted((out / "report" / "figures").glob("*.png"))
+    assert figures and all(f"figures/{f.name}" in html for f in figures)
+    assert {f"sliders_{m}.png" for m in ("cgmvae", "lbn", "mdn", "mlp", "pvae")} <= {f.name for f in figures}
+    assert sum(f.name.startswith("grid_") for f in figures) >= 1                     # proposal grids
+    curve = json.loads((out / "models" / "pvae" / "personalisation.json").read_text())
+    assert curve["users"] > 0 and len(curve["normalised"]) > 1
+    assert (out / "report" / "figures" / "personalisation.png").is_file()
+    assert "report" in capsys.readouterr().out                                      # where the report is
+
     stamp = (out / "_stages" / "augment.json").stat().st_mtime
     assert demo.run(argv) == 0                       # second run skips finished stages
     assert (out / "_stages" / "augment.json").stat().st_mtime == stamp
