@@ -36,7 +36,7 @@ def _parser() -> argparse.ArgumentParser:
                "then augment, features --weights <vgg16_weights_tf_dim_ordering_tf_kernels.h5>, train, "
                "evaluate, report. Unknown flags are Beam pipeline options for every Beam stage.")
     p.add_argument("--out", default="photoedit-demo", help="dataset root to create (default ./photoedit-demo)")
-    p.add_argument("--photos", type=int, default=120, help="photos to generate (default 120, 5 experts each)")
+    p.add_argument("--photos", type=int, default=250, help="photos to generate (default 250, 5 experts each)")
     p.add_argument("--users", type=int, default=8, help="casual users with their own edits (default 8)")
     p.add_argument("--size", type=int, default=128, help="long side of rendered images in px (default 128)")
     p.add_argument("--epochs", type=int, default=30, help="training epochs per model (default 30)")

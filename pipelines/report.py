@@ -376,7 +376,8 @@ class GridPlan:
 
 def plan_grid(photo_id: str, as_shot: tuple[float, float], edits: pa.Table, evaluation: pa.Table | None) -> GridPlan:
     """Rows: experts (input + each expert's rendition), then one row per model with the proposal aligned to each expert."""
-    mine = edits.filter(pc.equal(edits.column("photo_id"), photo_id)).sort_by("editor")
+    mine = edits.filter(pc.and_(pc.equal(edits.column("photo_id"), photo_id),
+                                pc.equal(edits.column("editor_kind"), "expert"))).sort_by("editor")
     experts = mine.column("editor").to_pylist()
     sliders = [PROCESS_2003.neutral(*as_shot)]
     curves: list = [None]

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from PIL import Image
 
@@ -263,3 +264,16 @@ def test_run_degrades_without_later_stages_and_fails_without_photos(tmp_path, ca
     assert any("no evaluation rows" in r.getMessage() for r in caplog.records)
     (tmp_path / "empty").mkdir()
     assert run(["--dataset", str(tmp_path / "empty")]) == 2
+
+
+def test_grid_rows_show_experts_only_not_casual_users(dataset):
+    """A user's edit of a grid photo is not drawn as an 'expert' rendition."""
+    from pipelines.report import plan_grid
+    from pipelines.schemas import EDITS
+    edits = read_table(DatasetLayout(dataset.root).edits)
+    user = {**edits.slice(0, 1).to_pylist()[0], "editor": "u001", "editor_kind": "user"}
+    with_user = pa.concat_tables([edits, pa.Table.from_pylist([user], schema=EDITS)])
+    plan = plan_grid(user["photo_id"], (5000.0, 0.0), with_user, None)
+    experts = sorted(set(edits.filter(pc.equal(edits.column("photo_id"), user["photo_id"])).column("editor").to_pylist()))
+    assert len(plan.cells[0]) == 1 + len(experts)
+    assert not any("u001" in label for label in plan.labels[0])
