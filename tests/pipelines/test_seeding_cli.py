@@ -15,7 +15,9 @@ def test_keyed_rng_depends_on_every_key_and_repeats():
     assert not np.allclose(a, keyed_rng(7, "a0002", 1).uniform(size=5))
 
 
-def test_default_runner_is_in_process_multi_processing():
+def test_default_runner_is_in_process_multi_processing(monkeypatch):
+    import os
+    monkeypatch.setattr(os, "environ", dict(os.environ))               # beam_options may set OMP_NUM_THREADS
     options = beam_options([])
     assert options.view_as(StandardOptions).runner == "FnApiRunner"
     assert options.view_as(DirectOptions).direct_running_mode == "multi_processing"
@@ -23,6 +25,23 @@ def test_default_runner_is_in_process_multi_processing():
     assert options.view_as(StandardOptions).runner == "PortableRunner"
     options = beam_options(["--direct_running_mode=in_memory"])
     assert options.view_as(DirectOptions).direct_running_mode == "in_memory"
+
+
+def test_local_worker_processes_share_the_cores(monkeypatch):
+    """Multi-process local runs cap each worker's OpenMP pool at cores // workers; a user's value wins."""
+    import os
+    monkeypatch.setattr(os, "environ", {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"})
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    beam_options(["--direct_num_workers=4"])
+    assert os.environ["OMP_NUM_THREADS"] == "2"
+    del os.environ["OMP_NUM_THREADS"]
+    beam_options(["--direct_running_mode=in_memory"])                  # one process: leave it alone
+    assert "OMP_NUM_THREADS" not in os.environ
+    beam_options(["--runner=PortableRunner", "--job_endpoint=localhost:1"])
+    assert "OMP_NUM_THREADS" not in os.environ
+    os.environ["OMP_NUM_THREADS"] = "3"
+    beam_options(["--direct_num_workers=4"])
+    assert os.environ["OMP_NUM_THREADS"] == "3"
 
 
 def test_cli_help_lists_every_command(capsys):
