@@ -110,7 +110,7 @@ class CGMVAE(SliderModel):
         Weights p(y|x,z) p(z) / q(z|x,y), with both p(z) = sum_s pi_s N(z; mu_s, S_s) and q(z|x,y)
         mixtures evaluated exactly over s; log-mean-exp over `num_samples` draws.
         """
-        B, L, Z = xs.shape[0], self.num_clusters, self.latent_dim
+        B, Z = xs.shape[0], self.latent_dim
         mu_q, logvar_q = self.latent_posterior(xs, y)            # [B, L, Z]
         x_proj = self.decoder.project(xs)
         log_w_all = []

@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from features.inference import FeatureConfig, run_fixed_batches
+from features.inference import run_fixed_batches
 from features.preprocess import ImageDecodeError, decode_srgb, hub_input, resize_whole, vgg16_input
 from pipelines import features_job
 from pipelines.parquet_io import read_table, write_table

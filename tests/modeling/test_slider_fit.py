@@ -15,9 +15,12 @@ import pytest
 import torch
 from PIL import Image
 
-from modeling.slider_fit import (CURVE_KNOTS, FitConfig, curve_from_logits, model_to_lightroom,
+from modeling.slider_fit import (CURVE_KNOTS, FitConfig, curve_from_logits, fit_sliders, model_to_lightroom,
                                  starting_points)
+from rendering.raw import load_photo
+from rendering.renderer import CameraMatrices, render_sliders
 from rendering.sliders import PROCESS_2003, PROCESS_2012
+from rendering.tone import tone_curve_lut
 
 TOLERANCE = {"Tint": 3.0, "Exposure": 0.05, "Contrast": 5.0, "Saturation": 5.0, "Vibrance": 8.0}
 MIRED_TOLERANCE = 0.02
@@ -75,17 +78,17 @@ def true_sliders(spec, neutral: np.ndarray) -> np.ndarray:
     return truth
 
 
-def test_fit_recovers_known_sliders_on_a_generated_pair():
-    pytest.importorskip("rendering.renderer", reason="rendering.renderer not available yet")
-    from modeling.slider_fit import fit_sliders
-    from rendering.raw import load_photo
-    from rendering.renderer import CameraMatrices, render_sliders
-
-    spec = PROCESS_2003
+def sweep_before(spec) -> tuple[torch.Tensor, CameraMatrices, np.ndarray]:
+    """The sweep image decoded as BEFORE [3,H,W], its camera matrices and the spec's neutral sliders."""
     photo = load_photo(sweep_png(), long_side=96, name="sweep.png")
     camera = CameraMatrices.from_profiles([photo.profile], "cpu")
     before = torch.from_numpy(np.ascontiguousarray(photo.camera_rgb, dtype=np.float32))
-    neutral = spec.neutral(*photo.profile.as_shot_white())
+    return before, camera, spec.neutral(*photo.profile.as_shot_white())
+
+
+def test_fit_recovers_known_sliders_on_a_generated_pair():
+    spec = PROCESS_2003
+    before, camera, neutral = sweep_before(spec)
     truth = true_sliders(spec, neutral)
     with torch.no_grad():
         after = render_sliders(before[None], torch.tensor(truth[None], dtype=torch.float32), camera, spec=spec)[0]
@@ -101,17 +104,8 @@ def test_fit_recovers_known_sliders_on_a_generated_pair():
 
 
 def test_tone_curve_fit_recovers_an_s_curve():
-    pytest.importorskip("rendering.renderer", reason="rendering.renderer not available yet")
-    from modeling.slider_fit import fit_sliders
-    from rendering.raw import load_photo
-    from rendering.renderer import CameraMatrices, render_sliders
-    from rendering.tone import tone_curve_lut
-
     spec = PROCESS_2003
-    photo = load_photo(sweep_png(), long_side=96, name="sweep.png")
-    camera = CameraMatrices.from_profiles([photo.profile], "cpu")
-    before = torch.from_numpy(np.ascontiguousarray(photo.camera_rgb, dtype=np.float32))
-    neutral = spec.neutral(*photo.profile.as_shot_white())
+    before, camera, neutral = sweep_before(spec)
     medium_contrast = [0, 0, 32, 22, 64, 56, 128, 128, 192, 196, 255, 255]  # FiveK's "Medium Contrast"
     lut = torch.from_numpy(tone_curve_lut(medium_contrast).astype(np.float32))
     with torch.no_grad():

@@ -12,7 +12,7 @@ from PIL import Image
 from pipelines import augment
 from pipelines.augment_noise import variant_sliders, variant_target
 from pipelines.parquet_io import read_table
-from pipelines.schemas import EDITS, ERRORS, SLIDER_KEYS, VARIANT_EDITS, VARIANTS
+from pipelines.schemas import ERRORS, SLIDER_KEYS, VARIANT_EDITS, VARIANTS
 from rendering.sliders import PROCESS_2003
 from tests.pipelines.augment_checks import AUGMENT_ARGS, IN_PROCESS, TWO_WORKERS, augment_outputs, png_pixels
 from tests.pipelines.dataset_factory import make_dataset

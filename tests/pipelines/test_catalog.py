@@ -201,7 +201,6 @@ def test_propose_reads_catalog_history_through_this_module(catalog):
 
 
 def test_propose_history_from_a_catalog_skips_bad_edits_and_uses_good_ones(tmp_path, caplog):
-    pytest.importorskip("rendering.renderer", reason="rendering.renderer not available yet")
     from pipelines.propose import HistoryError, check_lightroom_catalog, history_from_catalog
     from rendering.renderer import PhotoRenderer
     from rendering.sliders import PROCESS_2003

@@ -82,7 +82,6 @@ CHANGES = {"Tint": 10.0, "Exposure": 0.5, "Contrast": 25.0, "Saturation": 30.0}
 
 
 def test_single_pair_prints_sliders_json(tmp_path, capsys):
-    pytest.importorskip("rendering.renderer", reason="rendering.renderer not available yet")
     from pipelines.fit import run
     from pipelines.xmp import read_xmp
 
@@ -104,7 +103,6 @@ def test_single_pair_prints_sliders_json(tmp_path, capsys):
 
 
 def test_pairs_job_writes_edits_and_photos_and_error_rows(tmp_path):
-    pytest.importorskip("rendering.renderer", reason="rendering.renderer not available yet")
     from pipelines.fit import run
     from pipelines.parquet_io import read_table
     from pipelines.schemas import EDITS, PHOTOS

@@ -140,7 +140,6 @@ def test_a_history_that_is_not_a_catalog_or_parquet_is_refused_clearly(tmp_path)
 
 
 def test_cli_writes_sidecars_previews_and_contact_sheet_and_reports_bad_photos(tmp_path, capsys):
-    pytest.importorskip("rendering.renderer", reason="rendering.renderer not available yet")
     from modeling.pvae import PVAE
     from pipelines.propose import run
     from pipelines.xmp import read_xmp
@@ -187,7 +186,6 @@ def test_cli_writes_sidecars_previews_and_contact_sheet_and_reports_bad_photos(t
 
 
 def test_history_photos_without_stored_features_are_extracted_from_photos_raw_uri(tmp_path):
-    pytest.importorskip("rendering.renderer", reason="rendering.renderer not available yet")
     from pipelines.schemas import PHOTOS
     from rendering.renderer import PhotoRenderer
     from tests.pipelines.dataset_factory import write_dng
