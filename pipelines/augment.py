@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import time
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
 
@@ -28,13 +27,13 @@ from pipelines.errors import ERRORS_TAG, error_row, write_errors
 from pipelines.layout import DatasetLayout
 from pipelines.options import BEAM_HELP, beam_options, configure_logging, split_args
 from pipelines.parquet_io import clear_folder, write_rows
+from pipelines.progress import WorkerProgress, stage_counters
 from pipelines.schemas import SLIDER_KEYS, VARIANT_EDITS, VARIANTS
 from rendering.sliders import PROCESS_2003
 
 log = logging.getLogger(__name__)
 STAGE = "augment"
 VARIANT_EDITS_TAG = "variant_edits"
-PROGRESS_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -103,7 +102,7 @@ class RenderVariants(beam.DoFn):
         self._renderer = PhotoRenderer(device=self._config.device)
         self._photos = beam.metrics.Metrics.counter(STAGE, "photos")
         self._variants = beam.metrics.Metrics.counter(STAGE, "variants")
-        self._done, self._last_log = 0, time.monotonic()
+        self._progress = WorkerProgress(log, "augment: %d photos rendered by this worker")
 
     def process(self, joined: tuple[str, dict[str, list[dict[str, Any]]]]) -> Iterator[Any]:
         photo_id, group = joined
@@ -129,7 +128,7 @@ class RenderVariants(beam.DoFn):
             yield beam.pvalue.TaggedOutput(VARIANT_EDITS_TAG, edit_row)
         self._photos.inc()
         self._variants.inc(len(variants))
-        self._log_progress()
+        self._progress.step()
 
     def _render(self, photo_id: str, row: dict[str, Any]) -> tuple[list[VariantSliders], np.ndarray]:
         """Decode the raw at the configured long side and render all K+1 variants in one batch."""
@@ -149,12 +148,6 @@ class RenderVariants(beam.DoFn):
         from rendering.image_io import encode_image
 
         return encode_image(image, fmt="png", space="srgb", bits=8)
-
-    def _log_progress(self) -> None:
-        self._done += 1
-        if time.monotonic() - self._last_log > PROGRESS_SECONDS:
-            log.info("augment: %d photos rendered by this worker", self._done)
-            self._last_log = time.monotonic()
 
 
 class AugmentPhotos(beam.PTransform):
@@ -216,11 +209,3 @@ def run(argv: list[str] | None = None) -> int:
           f"{counters.get('errors', 0)} errors -> {layout.variants}")
     return 0
 
-
-def stage_counters(result: Any, namespace: str) -> dict[str, int]:
-    """Committed Beam counters of one namespace (empty if the runner does not report metrics)."""
-    try:
-        return {c.key.metric.name: c.committed for c in result.metrics().query()["counters"]
-                if c.key.metric.namespace == namespace}
-    except Exception:  # some runners have no metrics API
-        return {}

@@ -40,11 +40,12 @@ from modeling.diversity import cluster_weights
 from modeling.metrics import grouped_mean_se
 from modeling.networks import multinomial
 from modeling.registry import MODELS
-from pipelines.augment import as_shot_white, stage_counters
+from pipelines.augment import as_shot_white
 from pipelines.errors import ERRORS_TAG, error_row, write_errors
 from pipelines.layout import DatasetLayout
 from pipelines.options import BEAM_HELP, beam_options, configure_logging, split_args
 from pipelines.parquet_io import clear_folder, read_table, write_rows
+from pipelines.progress import WorkerProgress, stage_counters
 from pipelines.schemas import EVALUATION, PREDICTIONS, SLIDER_KEYS
 from pipelines.seeding import keyed_rng
 from rendering.colour import delta_e76, linear_prophoto_to_lab
@@ -56,7 +57,6 @@ NO_ADJUSTMENT = "no_adjustment"
 PREDICTIONS_TAG = "predictions"
 REFERENCES = ("renderer", "tiff")
 DEFAULT_MODELS = ("mlp", "mdn", "lbn", "cgmvae", "pvae")
-PROGRESS_SECONDS = 30.0
 LAB_CHUNK = 16  # image pairs per LAB computation (bounds float64 memory at large --size)
 
 
@@ -186,8 +186,7 @@ def expert_sliders(edits: Mapping[str, Mapping[str, Any]], experts: Sequence[str
     missing = [e for e in experts if e not in edits]
     if missing:
         raise EvaluateInputError(f"photo {photo_id} has no edit by expert(s) {', '.join(missing)}")
-    values = np.array([[edits[e][k] if edits[e][k] is not None else np.nan for k in SLIDER_KEYS]
-                       for e in experts], dtype=np.float64)
+    values = np.array([[edits[e][k] for k in SLIDER_KEYS] for e in experts], dtype=np.float64)  # None -> NaN
     return PROCESS_2003.validate(values)
 
 
@@ -327,7 +326,7 @@ class EvaluatePhotos(beam.DoFn):
         self._rows = beam.metrics.Metrics.counter(STAGE, "evaluation_rows")
         self._predictions = beam.metrics.Metrics.counter(STAGE, "predictions")
         self._skipped = beam.metrics.Metrics.counter(STAGE, "skipped_not_in_split")
-        self._done, self._last_log = 0, time.monotonic()
+        self._progress = WorkerProgress(log, "evaluate: %d photos done by this worker")
 
     def process(self, joined: tuple[str, dict[str, list[dict[str, Any]]]]) -> Iterator[Any]:
         photo_id, group = joined
@@ -352,10 +351,7 @@ class EvaluatePhotos(beam.DoFn):
         self._photos.inc()
         self._rows.inc(len(result.evaluation))
         self._predictions.inc(len(result.predictions))
-        self._done += 1
-        if time.monotonic() - self._last_log > PROGRESS_SECONDS:
-            log.info("evaluate: %d photos done by this worker", self._done)
-            self._last_log = time.monotonic()
+        self._progress.step()
 
 
 class EvaluateSplit(beam.PTransform):
@@ -407,7 +403,7 @@ def choose_experts(layout: DatasetLayout, k: int = 3) -> list[str]:
         train = rows
     by_photo: dict[str, dict[str, np.ndarray]] = {}
     for r in train:
-        sliders = np.array([r[k_] if r[k_] is not None else np.nan for k_ in SLIDER_KEYS], dtype=np.float64)
+        sliders = np.array([r[k_] for k_ in SLIDER_KEYS], dtype=np.float64)    # None -> NaN
         by_photo.setdefault(r["photo_id"], {})[r["editor"]] = sliders
     editors = sorted({r["editor"] for r in train})
     shared = sorted(p for p, e in by_photo.items() if len(e) == len(editors))

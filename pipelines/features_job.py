@@ -12,28 +12,25 @@ from __future__ import annotations
 import argparse
 import logging
 import math
-import time
 from typing import Any, Iterator
 
 import apache_beam as beam
 import numpy as np
-import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
 
 from features.inference import FeatureConfig, FeatureModelHandler
 from features.vgg16 import FC7_DIM, RANDOM_WEIGHTS, WEIGHTS_FILE_NAME
-from pipelines.augment import stage_counters
 from pipelines.errors import ERRORS_TAG, error_row, write_errors
 from pipelines.layout import DatasetLayout
 from pipelines.options import BEAM_HELP, beam_options, configure_logging, split_args
-from pipelines.parquet_io import clear_folder, parquet_files, write_rows
+from pipelines.parquet_io import clear_folder, count_rows, write_rows
+from pipelines.progress import WorkerProgress, stage_counters
 from pipelines.schemas import features_schema
 
 log = logging.getLogger(__name__)
 STAGE = "features"
 VARIANT_COLUMNS = ["image_id", "photo_id", "variant", "image_uri"]
-PROGRESS_SECONDS = 30.0
 
 
 class PrepareImage(beam.DoFn):
@@ -44,7 +41,7 @@ class PrepareImage(beam.DoFn):
 
     def setup(self) -> None:
         self._images = beam.metrics.Metrics.counter(STAGE, "images_read")
-        self._done, self._last_log = 0, time.monotonic()
+        self._progress = WorkerProgress(log, "features: %d images read by this worker")
 
     def process(self, row: dict[str, Any]) -> Iterator[Any]:
         uri = row["image_uri"]
@@ -56,10 +53,7 @@ class PrepareImage(beam.DoFn):
             yield beam.pvalue.TaggedOutput(ERRORS_TAG, error_row(row["image_id"], STAGE, exc, uri))
             return
         self._images.inc()
-        self._done += 1
-        if time.monotonic() - self._last_log > PROGRESS_SECONDS:
-            log.info("features: %d images read by this worker", self._done)
-            self._last_log = time.monotonic()
+        self._progress.step()
         yield (row["image_id"], row["photo_id"], int(row["variant"])), image
 
 
@@ -96,15 +90,6 @@ class ExtractFeatures(beam.PTransform):
         errors = ((prepared[ERRORS_TAG], rows[ERRORS_TAG])
                   | "FlattenFeatureErrors" >> beam.Flatten())
         return rows.rows, errors
-
-
-def count_rows(folder: str) -> int:
-    """Rows in a Parquet folder from the shard footers (no data read)."""
-    total = 0
-    for path in parquet_files(folder):
-        with FileSystems.open(path) as f:
-            total += pq.ParquetFile(f).metadata.num_rows
-    return total
 
 
 def feature_width(config: FeatureConfig) -> int:
@@ -150,7 +135,7 @@ def run(argv: list[str] | None = None) -> int:
     config = FeatureConfig(weights=args.weights or RANDOM_WEIGHTS, hub_module=args.hub_module,
                            hub_image_size=args.hub_image_size, batch_size=args.batch_size)
     layout = DatasetLayout(args.dataset)
-    num_images = count_rows(layout.variants)
+    num_images = count_rows(layout.variants) or 0
     num_shards = max(1, math.ceil(num_images / max(1, args.shard_size)))
     schema = features_schema(feature_width(config))
     log.info("features: %d images from %s -> %d shard(s) under %s", num_images, layout.variants,

@@ -20,7 +20,7 @@ import json
 import logging
 import re
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping
+from typing import Callable, Iterable, Mapping
 
 from apache_beam.io.filesystems import FileSystems
 
@@ -208,28 +208,29 @@ def read_fold(text: str) -> list[int]:
     return [int(line) for line in (raw.strip() for raw in text.splitlines()) if line and not line.startswith("#")]
 
 
-def read_json_splits(folder: str) -> dict[str, str]:
-    """{photo id: train|validation|test} from training/validation/testing.json in a folder."""
+def _read_split_lists(folder: str, scheme: str, files: tuple[tuple[str, str], ...],
+                      photo_ids: Callable[[str], Iterable[str]]) -> dict[str, str]:
+    """{photo id: split} from (file name, split) list files in a folder; `photo_ids` parses one file."""
     out: dict[str, str] = {}
-    for name, split in JSON_SPLITS:
+    for name, split in files:
         text = _read_text(FileSystems.join(folder, name))
         if text is None:
-            raise FiveKLayoutError(f"--split fivek needs {name} in {folder} (see --metadata)")
-        for base_name in json.loads(text):
-            out[photo_id_of(base_name)] = split
+            raise FiveKLayoutError(f"--split {scheme} needs {name} in {folder} (see --metadata)")
+        for photo_id in photo_ids(text):
+            out[photo_id] = split
     return out
+
+
+def read_json_splits(folder: str) -> dict[str, str]:
+    """{photo id: train|validation|test} from training/validation/testing.json in a folder."""
+    return _read_split_lists(folder, "fivek", JSON_SPLITS,
+                             lambda text: (photo_id_of(base_name) for base_name in json.loads(text)))
 
 
 def read_exposure_splits(folder: str) -> dict[str, str]:
     """{photo id: train|test} from the Exposure paper's 1-based FiveK_*.txt folds in a folder."""
-    out: dict[str, str] = {}
-    for name, split in EXPOSURE_FOLDS:
-        text = _read_text(FileSystems.join(folder, name))
-        if text is None:
-            raise FiveKLayoutError(f"--split exposure needs {name} in {folder} (see --metadata)")
-        for number in read_fold(text):
-            out[f"a{number:04d}"] = split
-    return out
+    return _read_split_lists(folder, "exposure", EXPOSURE_FOLDS,
+                             lambda text: (f"a{number:04d}" for number in read_fold(text)))
 
 
 def first4500_split(photo_id: str) -> str:

@@ -36,12 +36,12 @@ from pipelines.errors import ERRORS_TAG, error_row, write_errors
 from pipelines.layout import DatasetLayout
 from pipelines.options import BEAM_HELP, beam_options, configure_logging, split_args
 from pipelines.parquet_io import clear_folder, write_table
+from pipelines.progress import WorkerProgress, stage_counters
 from pipelines.schemas import EDITS, PHOTOS, SLIDER_KEYS
 from rendering.sliders import PROCESS_2003
 
 log = logging.getLogger(__name__)
 STAGE = "ingest"
-PROGRESS_SECONDS = 30.0
 
 
 class SettingsError(ValueError):
@@ -226,7 +226,7 @@ class ReadPhoto(beam.DoFn):
 
     def setup(self) -> None:
         self._photos = beam.metrics.Metrics.counter(STAGE, "photos")
-        self._done, self._last_log = 0, time.monotonic()
+        self._progress = WorkerProgress(log, "ingest: %d photos read by this worker")
 
     def process(self, photo: PhotoInput) -> Iterator[Any]:
         as_shot, camera = None, None
@@ -245,10 +245,7 @@ class ReadPhoto(beam.DoFn):
                 return
         yield photo_row(photo, as_shot, camera)
         self._photos.inc()
-        self._done += 1
-        if time.monotonic() - self._last_log > PROGRESS_SECONDS:
-            log.info("ingest: %d photos read by this worker", self._done)
-            self._last_log = time.monotonic()
+        self._progress.step()
 
 
 class BuildEdits(beam.DoFn):
@@ -405,7 +402,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run(argv: list[str] | None = None) -> int:
     """Entry point of `photoedit ingest`; 0 when the job ran (bad items are rows in errors/ingest), 2 on bad setup."""
-    from pipelines.augment import stage_counters
     from pipelines.catalog import CatalogError
 
     args, beam_args = split_args(build_parser(), argv)

@@ -36,6 +36,18 @@ def read_table(folder: str, columns: list[str] | None = None, sort_by: list[str]
     return table
 
 
+def count_rows(folder: str) -> int | None:
+    """Rows in a Parquet folder from the shards' footers, no data read (None when it has no shards)."""
+    files = parquet_files(folder)
+    if not files:
+        return None
+    total = 0
+    for path in files:
+        with FileSystems.open(path) as f:
+            total += pq.ParquetFile(f).metadata.num_rows
+    return total
+
+
 def write_table(table: pa.Table, folder: str, name: str = "part-00000-of-00001.parquet") -> str:
     """Write one table as a single shard under `folder` (replacing existing shards); return its path."""
     for old in parquet_files(folder):

@@ -30,15 +30,15 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
-from modeling.checkpoints import read_bytes, read_json
+from modeling.checkpoints import read_json
 from modeling.metrics import histogram_jsd
+from pipelines.augment import as_shot_white
 from pipelines.evaluate import summarise
 from pipelines.layout import DatasetLayout
 from pipelines.options import configure_logging, split_args
-from pipelines.parquet_io import parquet_files, read_table
+from pipelines.parquet_io import count_rows, parquet_files, read_table
 from pipelines.report_figures import (FigureInfo, plot_personalisation, plot_proposal_grid,
                                       plot_slider_histograms, slider_histograms)
 from pipelines.schemas import SLIDER_KEYS
@@ -121,18 +121,6 @@ def _optional_json(path: str) -> dict | None:
     except (ValueError, UnicodeDecodeError) as exc:
         log.warning("ignoring unreadable %s: %s", path, exc)
         return None
-
-
-def count_rows(folder: str) -> int | None:
-    """Rows in a Parquet folder from the shards' footers (None when the folder has no shards)."""
-    files = parquet_files(folder)
-    if not files:
-        return None
-    total = 0
-    for path in files:
-        with FileSystems.open(path) as f:
-            total += pq.ParquetFile(f).metadata.num_rows
-    return total
 
 
 def load_inputs(layout: DatasetLayout) -> Inputs:
@@ -429,30 +417,22 @@ def delta_e_table(plan: GridPlan) -> Table:
     return Table([f"{plan.photo_id}: ΔE76", *[f"expert {e}" for e in experts]], rows)
 
 
-def render_thumbnails(raw_uri: str, plan: GridPlan, size: int, device: str = "cpu") -> np.ndarray:
-    """Render a plan's slider sets on the raw file at `size` px long side -> sRGB uint8 [N, H, W, 3]."""
+def render_thumbnails(photo: Any, plan: GridPlan, device: str = "cpu") -> np.ndarray:
+    """Render a plan's slider sets on a decoded photo (rendering.raw.Photo) -> sRGB uint8 [N, H, W, 3]."""
     import torch
 
     from rendering.colour import linear_prophoto_to_srgb
-    from rendering.raw import load_photo
     from rendering.renderer import PhotoRenderer
 
-    src = read_bytes(raw_uri) if "://" in raw_uri else raw_uri   # gs:// etc. through Beam FileSystems
-    photo = load_photo(src, long_side=size, name=raw_uri)
     linear = PhotoRenderer(device).render(photo, plan.sliders, tone_curves=plan.tone_curves)
     srgb = linear_prophoto_to_srgb(torch.from_numpy(linear)).numpy()
     return np.round(np.clip(srgb, 0.0, 1.0) * 255).astype(np.uint8).transpose(0, 2, 3, 1)
 
 
-def _as_shot(photo: dict, raw_uri: str) -> tuple[float, float]:
-    if photo.get("as_shot_temperature") is not None:
-        return float(photo["as_shot_temperature"]), float(photo.get("as_shot_tint") or 0.0)
-    from rendering.raw import read_camera_profile
-    return read_camera_profile(raw_uri).as_shot_white()
-
-
 def grid_section(inputs: Inputs, figures_dir: str, count: int, size: int, device: str) -> tuple[Section, list[FigureInfo]]:
     """Section 3: proposal grids of the first `count` renderable test photos (sorted ids)."""
+    from rendering.raw import load_photo
+
     section = Section("Proposal grids")
     root = inputs.layout.root
     if inputs.edits is None:
@@ -469,8 +449,10 @@ def grid_section(inputs: Inputs, figures_dir: str, count: int, size: int, device
             break
         raw_uri = photos[photo_id]["raw_uri"]
         try:
-            plan = plan_grid(photo_id, _as_shot(photos[photo_id], raw_uri), inputs.edits, inputs.evaluation)
-            thumbs = render_thumbnails(raw_uri, plan, size, device)
+            with FileSystems.open(raw_uri) as f:                     # gs:// etc. as well as local paths
+                photo = load_photo(f.read(), long_side=size, name=raw_uri)
+            plan = plan_grid(photo_id, as_shot_white(photos[photo_id], photo), inputs.edits, inputs.evaluation)
+            thumbs = render_thumbnails(photo, plan, device)
         except Exception as exc:  # a missing or bad raw, or bad sliders: skip this photo, keep going
             log.warning("proposal grid: skipping %s (%s): %s: %s", photo_id, raw_uri, type(exc).__name__, exc)
             skipped.append(f"{photo_id} ({type(exc).__name__}: {exc})")

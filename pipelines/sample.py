@@ -35,9 +35,7 @@ from pipelines.options import configure_logging
 from pipelines.sample_styles import (EXPERTS, StyledEdit, expert_styled_edit, scene, user_style,
                                      user_styled_edit)
 from pipelines.seeding import keyed_rng
-from pipelines.synthetic_raw import (COLOR_MATRIX_A, COLOR_MATRIX_D65, daylight_neutral, srgb_scene_to_camera,
-                                     write_bayer_dng)
-from rendering.raw import CameraProfile
+from pipelines.synthetic_raw import daylight_neutral, srgb_scene_to_camera, synthetic_profile, write_bayer_dng
 from rendering.sliders import PROCESS_2003
 
 log = logging.getLogger(__name__)
@@ -85,13 +83,6 @@ class _Photo:
     warmth: float
     neutral: tuple[float, float, float]
     as_shot: tuple[float, float]
-
-
-def camera_profile(neutral: tuple[float, float, float]) -> CameraProfile:
-    """The profile read_camera_profile finds in a write_bayer_dng DNG with this AsShotNeutral."""
-    return CameraProfile(color_matrix1=np.array(COLOR_MATRIX_D65), color_matrix2=np.array(COLOR_MATRIX_A),
-                         illuminant1=21, illuminant2=17, as_shot_neutral=np.array(neutral, dtype=np.float64),
-                         camera_model=f"photoedit {CAMERA_MODEL}")
 
 
 def base_name(photo_id: str, seed: int) -> str:
@@ -210,7 +201,7 @@ def _make_photo(root: Path, photo_id: str, config: SampleConfig) -> tuple[_Photo
     neutral = (round(float(daylight[0] * rng.uniform(0.92, 1.08)), 4), 1.0,
                round(float(daylight[2] * rng.uniform(0.92, 1.08)), 4))
     photo = _Photo(photo_id=photo_id, base_name=base_name(photo_id, config.seed), gain=gain, warmth=warmth,
-                   neutral=neutral, as_shot=camera_profile(neutral).as_shot_white())
+                   neutral=neutral, as_shot=synthetic_profile(neutral, CAMERA_MODEL).as_shot_white())
     dng = None
     if config.raws:
         # The scene is linear sRGB under its own light; the sensor sees it through its colour matrix.

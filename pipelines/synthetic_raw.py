@@ -10,10 +10,19 @@ COLOR_MATRIX_D65 = ((0.7, -0.1, -0.05), (-0.3, 1.1, 0.2), (-0.05, 0.15, 0.6))
 COLOR_MATRIX_A = ((0.8, -0.2, 0.0), (-0.35, 1.15, 0.25), (-0.02, 0.2, 0.45))
 
 
+# EXIF LightSource codes of the two calibrations written below.
+ILLUMINANT_D65, ILLUMINANT_A = 21, 17
+
+
+def _camera_white_d65() -> np.ndarray:
+    """This camera's raw response [3] to the D65 white (XYZ, Y = 1), through ColorMatrix1."""
+    from rendering.colour import WHITE_XYZ
+    return np.asarray(COLOR_MATRIX_D65) @ WHITE_XYZ["D65"]
+
+
 def daylight_neutral() -> np.ndarray:
     """This camera's raw response [3] to a D65 white, green = 1 (the AsShotNeutral of a daylight scene)."""
-    from rendering.colour import WHITE_XYZ
-    white = np.asarray(COLOR_MATRIX_D65) @ WHITE_XYZ["D65"]
+    white = _camera_white_d65()
     return white / white[1]
 
 
@@ -23,10 +32,18 @@ def srgb_scene_to_camera(linear_srgb: np.ndarray) -> np.ndarray:
     XYZ = sRGB->XYZ(D65) . rgb, camera = ColorMatrix1 (D65 calibration) . XYZ, scaled so the D65
     white peaks at 1 in its largest channel: a render at the daylight neutral shows the sRGB scene.
     """
-    from rendering.colour import SRGB_TO_XYZ_D65, WHITE_XYZ
+    from rendering.colour import SRGB_TO_XYZ_D65
     to_camera = np.asarray(COLOR_MATRIX_D65) @ SRGB_TO_XYZ_D65
-    peak = (np.asarray(COLOR_MATRIX_D65) @ WHITE_XYZ["D65"]).max()
-    return np.clip(linear_srgb @ to_camera.T / peak, 0.0, 1.0)
+    return np.clip(linear_srgb @ to_camera.T / _camera_white_d65().max(), 0.0, 1.0)
+
+
+def synthetic_profile(as_shot_neutral: tuple[float, float, float], model: str = "Synthetic"):
+    """The rendering.raw.CameraProfile that read_camera_profile finds in a write_bayer_dng DNG."""
+    from rendering.raw import CameraProfile
+    return CameraProfile(color_matrix1=np.array(COLOR_MATRIX_D65), color_matrix2=np.array(COLOR_MATRIX_A),
+                         illuminant1=ILLUMINANT_D65, illuminant2=ILLUMINANT_A,
+                         as_shot_neutral=np.array(as_shot_neutral, dtype=np.float64),
+                         camera_model=f"photoedit {model}")
 
 
 def _rational(x: float) -> list[int]:

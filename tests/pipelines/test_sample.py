@@ -15,6 +15,7 @@ from pipelines.lua_table import parse_lua_table
 from pipelines.sample_styles import (AS_SHOT_P, EXPERTS, MEDIUM_CONTRAST, expert_styled_edit, user_style,
                                      user_styled_edit)
 from pipelines.seeding import keyed_rng
+from pipelines.synthetic_raw import synthetic_profile
 from rendering.image_io import read_image
 from rendering.raw import decode_raw, read_camera_profile
 from rendering.renderer import PhotoRenderer
@@ -113,7 +114,7 @@ def test_as_shot_white_in_truth_comes_from_the_dng(generated):
     root, summary = generated
     profile = read_camera_profile(str(fivek.raw_path(str(root), _truth(summary)[0]["base_name"])))
     neutral = tuple(float(v) for v in profile.as_shot_neutral)
-    assert sample.camera_profile(neutral).as_shot_white() == profile.as_shot_white()
+    assert synthetic_profile(neutral, sample.CAMERA_MODEL).as_shot_white() == profile.as_shot_white()
 
 
 def test_styles_curve_and_as_shot_rates_and_user_clusters():

@@ -50,3 +50,19 @@ def test_cli_help_lists_every_command(capsys):
     for name in COMMANDS:
         assert name in out
     assert main(["no-such-command"]) == 2
+
+
+def test_worker_progress_counts_every_item_and_logs_at_most_every_interval(monkeypatch, caplog):
+    import logging
+    import time
+
+    from pipelines.progress import WorkerProgress
+    clock = [100.0]
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
+    progress = WorkerProgress(logging.getLogger("photoedit.test"), "stage: %d done", seconds=30.0)
+    with caplog.at_level(logging.INFO, logger="photoedit.test"):
+        for step in range(10):
+            clock[0] += 10.0                       # 10 s per item: a line after items 4 and 8
+            progress.step()
+    assert progress.done == 10
+    assert [r.getMessage() for r in caplog.records] == ["stage: 4 done", "stage: 8 done"]
