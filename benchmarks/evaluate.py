@@ -9,7 +9,7 @@ augments it (K=1), extracts random-weight VGG features and trains MLP, MDN, LBN,
      workers (--direct_num_workers) over the test split and over the small validation split, checks
      1 and 2 workers give identical rows, and reports photos/s: overall, and steady-state from the
      difference of the two runs (start-up - interpreter, Beam workers, model loading - cancels);
-  2. times the plain functions over the same photos (pipelines.evaluate.evaluate_photo's
+  2. times the plain functions over the same photos (pipelines.jobs.evaluate.evaluate_photo's
      sampling, raw decode, batched render, LAB) on CPU, and on CUDA when torch sees a GPU;
   3. times decoding a real camera DNG (../shared/fixtures/raw/blackmagic_pocket4k.dng, 9 MP) at the
      same --size, since the generated DNGs are tiny and real FiveK raws are 10-20 MP;
@@ -36,9 +36,9 @@ import numpy as np  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import torch  # noqa: E402
 
-from pipelines.sample import generate_sample  # noqa: E402
-from pipelines.layout import DatasetLayout  # noqa: E402
-from pipelines.parquet_io import read_table, write_table  # noqa: E402
+from pipelines.fivek.sample.generator import generate_sample  # noqa: E402
+from pipelines.core.layout import DatasetLayout  # noqa: E402
+from pipelines.core.parquet_io import read_table, write_table  # noqa: E402
 
 MODELS = ("mlp", "mdn", "lbn", "cgmvae", "pvae")
 FIXTURE_DNG = PROJECT.parent / "shared" / "fixtures" / "raw" / "blackmagic_pocket4k.dng"
@@ -93,7 +93,7 @@ def plain_timings(root: str, photo_ids: list[str], experts: list[str], size: int
                   device: str) -> dict[str, float]:
     """Seconds per photo in sampling / decode / render / lab from evaluate_photo over the photos."""
     from modeling.checkpoints import load_model
-    from pipelines import evaluate
+    from pipelines.jobs import evaluate
     from rendering.renderer import PhotoRenderer
 
     torch.set_num_threads(1)  # like one job worker (OMP_NUM_THREADS=1)
@@ -105,7 +105,7 @@ def plain_timings(root: str, photo_ids: list[str], experts: list[str], size: int
         edits.setdefault(r["photo_id"], {})[r["editor"]] = r
     fc7 = {r["photo_id"]: np.asarray(r["fc7"], np.float32) for r in read_table(layout.features).to_pylist()
            if r["variant"] == 0}
-    config = evaluate.EvaluateConfig(models=(), experts=tuple(experts), proposals=proposals, size=size,
+    config = evaluate.EvaluateConfig(experts=tuple(experts), proposals=proposals, size=size,
                                      device=device)
     renderer = PhotoRenderer(device=device)
     first = photo_ids[0]

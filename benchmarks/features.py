@@ -23,8 +23,8 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pipelines.parquet_io import write_table  # noqa: E402
-from pipelines.schemas import VARIANTS  # noqa: E402
+from pipelines.core.parquet_io import write_table  # noqa: E402
+from pipelines.core.schemas import VARIANTS  # noqa: E402
 
 
 def make_images(root: Path, n: int, size: int) -> list[str]:

@@ -25,7 +25,7 @@ PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
 from modeling.slider_fit import FitConfig, fit_sliders  # noqa: E402
-from pipelines.seeding import keyed_rng  # noqa: E402
+from pipelines.core.seeding import keyed_rng  # noqa: E402
 from rendering.sliders import PROCESS_2003  # noqa: E402
 from tests.pipelines.dataset_factory import write_dng  # noqa: E402
 

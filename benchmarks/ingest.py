@@ -21,8 +21,8 @@ from pathlib import Path
 PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
-from pipelines.parquet_io import read_table  # noqa: E402
-from pipelines.sample import generate_sample  # noqa: E402
+from pipelines.core.parquet_io import read_table  # noqa: E402
+from pipelines.fivek.sample.generator import generate_sample  # noqa: E402
 
 
 def run_ingest(root: Path, out: Path, workers: int) -> float:

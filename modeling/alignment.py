@@ -14,10 +14,15 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
+
+from rendering.sliders import PROCESS_2003, SliderSpec
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 MAX_SUBSETS = 200_000  # exhaustive search limit for most_diverse_experts (5 experts: 10 subsets)
 
@@ -82,3 +87,31 @@ def most_diverse_experts(edits_model_space_by_expert: Mapping[str, np.ndarray], 
         if score > best_score + 1e-12:
             best, best_score = subset, score
     return [names[i] for i in best]
+
+
+class ExpertChoiceError(ValueError):
+    """No photo was edited by every expert, so the most diverse experts cannot be chosen."""
+
+
+def choose_experts(edits: "pa.Table", photos: "pa.Table", k: int = 3,
+                   spec: SliderSpec = PROCESS_2003) -> tuple[list[str], dict[str, Any]]:
+    """The k most diverse experts (most_diverse_experts) from the train-split expert edits.
+
+    edits: edits/ rows (photo_id, editor, editor_kind and the slider columns of `spec`, Lightroom
+    units); photos: photo_id, split. Falls back to every split when the train split has no expert
+    edit. Returns (chosen experts, {"editors", "photos", "split"} of what they were chosen from).
+    """
+    split_of = dict(zip(photos.column("photo_id").to_pylist(), photos.column("split").to_pylist()))
+    rows = [r for r in edits.to_pylist() if r["editor_kind"] == "expert"]
+    train = [r for r in rows if split_of.get(r["photo_id"]) == "train"]
+    split = "train" if train else "all"
+    by_photo: dict[str, dict[str, np.ndarray]] = {}
+    for r in train or rows:
+        sliders = np.array([r[key] for key in spec.keys], dtype=np.float64)    # None -> NaN
+        by_photo.setdefault(r["photo_id"], {})[r["editor"]] = sliders
+    editors = sorted({e for per in by_photo.values() for e in per})
+    shared = sorted(p for p, e in by_photo.items() if len(e) == len(editors))
+    if not shared:
+        raise ExpertChoiceError("no photo was edited by every expert; pass the experts explicitly")
+    arrays = {e: np.clip(spec.to_model(np.stack([by_photo[p][e] for p in shared])), -1.0, 1.0) for e in editors}
+    return most_diverse_experts(arrays, k=k), {"editors": editors, "photos": len(shared), "split": split}

@@ -1,6 +1,6 @@
 """Parquet (features/, variant_edits/, photos/) -> tensors: features x, sliders y in model space, ids, splits.
 
-Column names follow the Parquet contracts of pipelines/schemas.py (this package never imports
+Column names follow the Parquet contracts of pipelines/core/schemas.py (this package never imports
 `pipelines`): features/ has image_id, photo_id, variant, fc7 [D]; variant_edits/ has image_id,
 photo_id, variant, editor, editor_kind and one float64 column per slider key of
 `rendering.sliders.PROCESS_2003` (Lightroom units); photos/ has photo_id and split.

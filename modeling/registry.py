@@ -14,6 +14,9 @@ MODELS: dict[str, type[SliderModel]] = {
     "lbn": LBN,
 }
 
+# Table 1's row order, everywhere a list of models is shown or run: the baselines, then the VAEs.
+MODEL_ORDER: tuple[str, ...] = ("mlp", "mdn", "lbn", "cgmvae", "pvae")
+
 
 def model_class(name: str) -> type[SliderModel]:
     """The class registered under `name`; ValueError listing the known names otherwise."""

@@ -186,3 +186,25 @@ def lab_error_rms(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Root-mean-square per-pixel CIE76 ΔE of two linear ProPhoto batches [B,3,H,W] -> [B]."""
     d2 = ((linear_prophoto_to_lab(a) - linear_prophoto_to_lab(b)) ** 2).sum(dim=1)
     return torch.sqrt(d2.flatten(1).mean(dim=1))
+
+
+def lab_error_stats(renders: torch.Tensor, references: torch.Tensor, reference_index: torch.Tensor | None = None,
+                    chunk: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean, RMS) per-pixel CIE76 ΔE [N] of linear ProPhoto renders [N,3,H,W] vs references[reference_index].
+
+    references [R,3,H,W] are converted to LAB (D50) once however many renders use them;
+    reference_index [N] (default 0..N-1, pairwise) picks each render's reference. Renders are
+    converted `chunk` at a time (bounds memory at large sizes); per-image means reduce in float64.
+    """
+    index = torch.arange(len(renders)) if reference_index is None else torch.as_tensor(reference_index)
+    if len(index) != len(renders):
+        raise ValueError(f"{len(index)} reference indices for {len(renders)} renders")
+    ref_lab = linear_prophoto_to_lab(references)
+    means, rms = [], []
+    for start in range(0, len(renders), chunk):
+        rows = index[start:start + chunk].to(ref_lab.device)
+        de = delta_e76(linear_prophoto_to_lab(renders[start:start + chunk]), ref_lab[rows]).flatten(1).double()
+        means.append(de.mean(dim=1))
+        rms.append(torch.sqrt((de ** 2).mean(dim=1)))
+    empty = renders.new_zeros(0, dtype=torch.float64)
+    return (torch.cat(means) if means else empty), (torch.cat(rms) if rms else empty)

@@ -19,3 +19,13 @@ def fixtures_dir() -> Path:
     if not FIXTURES.is_dir():
         pytest.skip(f"real-data fixtures not found at {FIXTURES}")
     return FIXTURES
+
+
+@pytest.fixture(scope="session")
+def fc7():
+    """The random-weights VGG-16 fc2 model as a function [B, 224, 224, 3] -> [B, 4096], built once (138M parameters)."""
+    import numpy as np
+
+    from features.vgg16 import build_fc7_model
+    model = build_fc7_model("random")
+    return lambda x: np.asarray(model(x, training=False), dtype=np.float32)

@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import torch
 
 from modeling.data import EditsData
-from pipelines.schemas import PHOTOS, VARIANT_EDITS, features_schema
+from pipelines.core.schemas import PHOTOS, VARIANT_EDITS, features_schema
 from rendering.sliders import PROCESS_2003
 
 SIGMA = 0.05          # per-slider noise of the mixture problem (model units)
@@ -71,7 +71,7 @@ def edits_data(x: torch.Tensor, y: torch.Tensor, image: np.ndarray | None = None
 
 
 def write_tiny_dataset(root: str, num_photos: int = 30, dim: int = 16, seed: int = 0) -> None:
-    """features/, variant_edits/ and photos/ Parquet (pipelines/schemas.py contracts) under root.
+    """features/, variant_edits/ and photos/ Parquet (pipelines/core/schemas.py contracts) under root.
 
     2 variants per photo, 5 experts A..E (two styles: A-C shift sliders up, D-E down) and 2 casual
     users; splits assigned round robin 6:2:2 so each split is non-empty.

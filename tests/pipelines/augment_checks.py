@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from pipelines.parquet_io import read_table
+from pipelines.core.parquet_io import read_table
 
 IN_PROCESS = ["--runner=FnApiRunner", "--direct_running_mode=in_memory"]
 TWO_WORKERS = ["--runner=FnApiRunner", "--direct_running_mode=multi_processing", "--direct_num_workers=2"]

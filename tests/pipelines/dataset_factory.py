@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from pipelines.layout import DatasetLayout
-from pipelines.parquet_io import write_table
-from pipelines.schemas import EDITS, PHOTOS, SLIDER_KEYS
-from pipelines.synthetic_raw import write_bayer_dng
+from pipelines.core.layout import DatasetLayout
+from pipelines.core.parquet_io import write_table
+from pipelines.core.schemas import EDITS, PHOTOS, SLIDER_KEYS
+from pipelines.fivek.sample.synthetic_raw import write_bayer_dng
 from rendering.sliders import PROCESS_2003
 
 AS_SHOT_NEUTRAL = (0.5, 1.0, 0.7)

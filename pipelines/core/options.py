@@ -1,0 +1,64 @@
+"""Beam pipeline options for every job: our flags are argparse, the rest pass through to Beam."""
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Sequence
+
+import apache_beam as beam
+
+from apache_beam.options.pipeline_options import (DirectOptions, PipelineOptions, SetupOptions,
+                                                  StandardOptions)
+
+DEFAULT_RUNNER = "FnApiRunner"
+
+BEAM_HELP = """\
+Any other flag is a Beam pipeline option, passed through unchanged: --runner (default
+FnApiRunner, in-process, multi-process over all cores: --direct_running_mode=multi_processing
+--direct_num_workers=N; use --direct_running_mode=in_memory for one process), or DataflowRunner,
+FlinkRunner, SparkRunner, PortableRunner with their own options and --setup_file=./setup.py to
+ship this package to the workers (see README, "Running on a cluster")."""
+
+
+def beam_options(beam_args: list[str]) -> PipelineOptions:
+    """PipelineOptions from pass-through flags; FnApiRunner multi-process on all cores by default."""
+    options = PipelineOptions(beam_args)
+    standard = options.view_as(StandardOptions)
+    if not standard.runner:
+        standard.runner = DEFAULT_RUNNER
+        direct = options.view_as(DirectOptions)
+        if "--direct_running_mode" not in " ".join(beam_args):
+            direct.direct_running_mode = "multi_processing"
+        if "--direct_num_workers" not in " ".join(beam_args):
+            direct.direct_num_workers = os.cpu_count() or 1
+    options.view_as(SetupOptions).save_main_session = False
+    _share_cores_between_workers(options)
+    return options
+
+
+def _share_cores_between_workers(options: PipelineOptions) -> None:
+    """Local multi-process runs: give each worker process cores // workers math threads.
+
+    Worker processes inherit the driver's environment when they start; without a limit each one's
+    torch/OpenMP pool takes every core, and N pools spinning on the same cores ran the augment stage
+    ~10x slower. A value the user exported is kept.
+    """
+    runner = str(options.view_as(StandardOptions).runner or "")
+    direct = options.view_as(DirectOptions)
+    if runner.split(".")[-1] not in ("FnApiRunner", "DirectRunner", "BundleBasedDirectRunner"):
+        return
+    if direct.direct_running_mode != "multi_processing":
+        return
+    workers = max(1, int(direct.direct_num_workers or os.cpu_count() or 1))   # 0 means one per core
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
+
+
+def split_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
+    """Parse our flags; everything unknown is returned as Beam pipeline options."""
+    args, beam_args = parser.parse_known_args(argv)
+    return args, beam_args
+
+
+def make_pipeline(beam_args: Sequence[str] = (), test_pipeline: beam.Pipeline | None = None) -> beam.Pipeline:
+    """The pipeline a job builds on: `test_pipeline` when a test passes one, else one from the Beam flags."""
+    return test_pipeline if test_pipeline is not None else beam.Pipeline(options=beam_options(list(beam_args)))

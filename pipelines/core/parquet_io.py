@@ -1,0 +1,131 @@
+"""Parquet folders for every stage, through the storage layer (local paths, gs://, s3:// alike).
+
+A stage's output is a folder of shards `part-SSSSS-of-NNNNN.parquet` with an explicit schema. The
+Beam sink (`write_rows`) is plain Beam on every runner: each row goes to shard
+stable_hash(key columns) mod N, shards are gathered by GroupByKey and each is written, sorted by its
+key columns, by one DoFn through the storage layer. So the same rows give the same files on any
+runner and any number of workers, every shard exists even when it is empty, and nothing depends on
+a runner's support for Beam's file-based sinks (`WriteToParquet` writes no files on the DaskRunner:
+its finalize step is never run there).
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+from typing import Any, Iterable, Sequence
+
+import apache_beam as beam
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipelines.core import storage
+
+log = logging.getLogger(__name__)
+SHARD_NAME = "part-{index:05d}-of-{count:05d}.parquet"
+
+
+def parquet_files(folder: str) -> list[str]:
+    """Sorted Parquet shard paths under a folder (empty list when there are none)."""
+    return storage.match(storage.join(folder, "*.parquet"))
+
+
+def _open_shard(path: str) -> pa.BufferReader:
+    return pa.BufferReader(storage.read_bytes(path))
+
+
+def read_table(folder: str, columns: list[str] | None = None, sort_by: list[str] | None = None,
+               required: bool = True) -> pa.Table:
+    """All shards of a folder as one table, optionally sorted by key columns for determinism."""
+    files = parquet_files(folder)
+    if not files:
+        if required:
+            raise FileNotFoundError(f"no Parquet shards under {folder}: run the stage that writes it")
+        return pa.table({})
+    table = pa.concat_tables([pq.read_table(_open_shard(path), columns=columns) for path in files],
+                             promote_options="default")
+    if sort_by:
+        table = table.sort_by([(c, "ascending") for c in sort_by])
+    return table
+
+
+def count_rows(folder: str) -> int | None:
+    """Rows in a Parquet folder from the shards' footers (None when it has no shards)."""
+    files = parquet_files(folder)
+    if not files:
+        return None
+    return sum(pq.ParquetFile(_open_shard(path)).metadata.num_rows for path in files)
+
+
+def table_bytes(table: pa.Table) -> bytes:
+    """A table as the bytes of one Parquet file."""
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    return sink.getvalue().to_pybytes()
+
+
+def write_table(table: pa.Table, folder: str, name: str = SHARD_NAME.format(index=0, count=1)) -> str:
+    """Write one table as a single shard under `folder` (replacing existing shards); return its path."""
+    clear_folder(folder)
+    return storage.write_bytes(storage.join(folder, name), table_bytes(table))
+
+
+def clear_folder(folder: str) -> None:
+    """Delete a stage's previous Parquet shards so a rerun replaces, never appends."""
+    storage.delete(parquet_files(folder))
+
+
+def sort_key(row: dict[str, Any], keys: Sequence[str]) -> tuple:
+    """The sort key of a row: its key columns, None first."""
+    return tuple((row[k] is not None, row[k]) for k in keys)
+
+
+def shard_of(row: dict[str, Any], keys: Sequence[str], num_shards: int) -> int:
+    """Stable shard index of a row: SHA-256 of its key columns mod num_shards (never Python's hash())."""
+    if num_shards == 1:
+        return 0
+    text = "\x1f".join(repr(row[k]) for k in keys)
+    return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "big") % num_shards
+
+
+_EMPTY = "__photoedit_empty_shard__"
+
+
+def write_shard(shard: tuple[int, Iterable[Any]], folder: str, schema: pa.Schema, keys: Sequence[str],
+                num_shards: int) -> str:
+    """Write one shard's rows (sorted by `keys`) as folder/part-SSSSS-of-NNNNN.parquet; returns its path."""
+    index, rows = shard
+    rows = sorted((r for r in rows if not (isinstance(r, str) and r == _EMPTY)), key=lambda r: sort_key(r, keys))
+    path = storage.join(folder, SHARD_NAME.format(index=index, count=num_shards))
+    return storage.write_bytes(path, table_bytes(pa.Table.from_pylist(rows, schema=schema)))
+
+
+class WriteRows(beam.PTransform):
+    """dict rows -> `num_shards` Parquet shards under `folder`, each sorted by `keys` (module docstring)."""
+
+    def __init__(self, folder: str, schema: pa.Schema, keys: Sequence[str], num_shards: int = 1):
+        super().__init__()
+        if num_shards < 1:
+            raise ValueError(f"num_shards must be >= 1, got {num_shards}")
+        missing = [k for k in keys if k not in schema.names]
+        if not keys or missing:
+            raise ValueError(f"sort keys {list(keys)} must be columns of the schema (missing {missing})")
+        self._folder, self._schema, self._keys, self._num_shards = folder, schema, tuple(keys), num_shards
+
+    def expand(self, rows: beam.PCollection) -> beam.PCollection:
+        keys, count = self._keys, self._num_shards
+        keyed = rows | "ShardKey" >> beam.Map(lambda r: (shard_of(r, keys, count), r))
+        every_shard = rows.pipeline | "EveryShard" >> beam.Create([(i, _EMPTY) for i in range(count)])
+        return ((keyed, every_shard) | "WithEmptyShards" >> beam.Flatten()
+                | "GroupShards" >> beam.GroupByKey()
+                | "WriteShard" >> beam.Map(write_shard, self._folder, self._schema, keys, count))
+
+
+def write_rows(pcoll: beam.PCollection, folder: str, schema: pa.Schema, label: str, keys: Sequence[str],
+               num_shards: int = 1) -> beam.PCollection:
+    """Beam sink: dict rows -> sorted Parquet shards under `folder` (see WriteRows); returns the shard paths."""
+    return pcoll | label >> WriteRows(folder, schema, keys, num_shards)
+
+
+def read_rows(folder: str, columns: list[str] | None = None) -> beam.PTransform:
+    """Beam source: the rows (dicts) of every shard under `folder`."""
+    return beam.io.ReadFromParquet(storage.join(folder, "*.parquet"), columns=columns)

@@ -1,0 +1,206 @@
+"""`photoedit features`: VGG-16 FC7 (or TF-Hub) features of every image in variants/ -> features/ shards.
+
+variants/ lists the originals (variant 0) and the noisy variants alike, so both get features.
+Each image is read through Beam FileSystems, preprocessed (features.preprocess: whole image resized
+to 224x224 bilinear, Keras' vgg16.preprocess_input), run through RunInference with
+features.inference.FeatureModelHandler (model built in the worker, fixed-shape batches) and written
+as Parquet rows (pipelines.core.schemas.FEATURES: fc7 fixed_size_list<float32>[4096], or
+features_schema(D) for a TF-Hub module). Unreadable images and NaN features -> errors/features.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Sequence
+
+import apache_beam as beam
+import numpy as np
+from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
+
+from features.inference import FeatureConfig, FeatureModelHandler
+from features.vgg16 import FC7_DIM, RANDOM_WEIGHTS, WEIGHTS_FILE_NAME
+from pipelines.core import storage
+from pipelines.core.console import configure_logging, local_log_dir
+from pipelines.core.errors import ERRORS_TAG, error_row, write_errors
+from pipelines.core.layout import DatasetLayout
+from pipelines.core.options import BEAM_HELP, make_pipeline, split_args
+from pipelines.core.parquet_io import clear_folder, count_rows, read_rows, write_rows
+from pipelines.core.progress import StageProgress, WorkerProgress, stage_counters
+from pipelines.core.schemas import features_schema
+
+log = logging.getLogger(__name__)
+STAGE = "features"
+VARIANT_COLUMNS = ["image_id", "photo_id", "variant", "image_uri"]
+
+
+class PrepareImage(beam.DoFn):
+    """variants/ row -> ((image_id, photo_id, variant), model input [S, S, 3]); failures -> errors."""
+
+    def __init__(self, config: FeatureConfig):
+        self._config = config
+
+    def setup(self) -> None:
+        self._images = beam.metrics.Metrics.counter(STAGE, "images_read")
+
+    def process(self, row: dict[str, Any]) -> Iterator[Any]:
+        uri = row["image_uri"]
+        try:
+            image = self._config.preprocess(storage.read_bytes(uri), uri)
+        except Exception as exc:  # missing or unreadable image: the rest of the job goes on
+            yield beam.pvalue.TaggedOutput(ERRORS_TAG, error_row(row["image_id"], STAGE, exc, uri))
+            return
+        self._images.inc()
+        yield (row["image_id"], row["photo_id"], int(row["variant"])), image
+
+
+class FeatureRow(beam.DoFn):
+    """(key, PredictionResult) -> features/ row; a non-finite feature vector -> errors."""
+
+    def setup(self) -> None:
+        self._rows = beam.metrics.Metrics.counter(STAGE, "features")
+        self._progress = WorkerProgress(log, STAGE)
+
+    def process(self, keyed: tuple[tuple[str, str, int], Any]) -> Iterator[Any]:
+        (image_id, photo_id, variant), result = keyed
+        fc7 = np.asarray(result.inference, dtype=np.float32)
+        if not np.all(np.isfinite(fc7)):
+            reason = f"FeatureError: {int(np.sum(~np.isfinite(fc7)))} non-finite values in the feature vector"
+            yield beam.pvalue.TaggedOutput(ERRORS_TAG, error_row(image_id, STAGE, reason))
+            return
+        self._rows.inc()
+        self._progress.step()
+        yield {"image_id": image_id, "photo_id": photo_id, "variant": variant, "fc7": fc7.tolist()}
+
+    def finish_bundle(self) -> None:
+        self._progress.flush()
+
+
+class ExtractFeatures(beam.PTransform):
+    """variants/ rows -> features/ rows (main output) and error rows (tagged `errors`)."""
+
+    def __init__(self, config: FeatureConfig):
+        super().__init__()
+        self._config = config
+
+    def expand(self, variants: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
+        prepared = variants | "PrepareImage" >> beam.ParDo(PrepareImage(self._config)).with_outputs(
+            ERRORS_TAG, main="images")
+        predicted = (prepared.images
+                     | "RunInference" >> RunInference(KeyedModelHandler(FeatureModelHandler(self._config))))
+        rows = predicted | "FeatureRow" >> beam.ParDo(FeatureRow()).with_outputs(ERRORS_TAG, main="rows")
+        errors = ((prepared[ERRORS_TAG], rows[ERRORS_TAG])
+                  | "FlattenFeatureErrors" >> beam.Flatten())
+        return rows.rows, errors
+
+
+def feature_width(config: FeatureConfig) -> int:
+    """Width of the feature vector: 4096 for VGG-16 FC7, probed for a TF-Hub module."""
+    if config.hub_module:
+        from features.hub import feature_dim
+        return feature_dim(config.hub_module, config.hub_image_size)
+    return FC7_DIM
+
+
+@dataclass(frozen=True)
+class FeaturesJobConfig:
+    """The features job: dataset root, extractor (features.inference.FeatureConfig), rows per output shard."""
+
+    dataset: str
+    extractor: FeatureConfig = field(default_factory=FeatureConfig)
+    shard_size: int = 5000
+
+    def __post_init__(self) -> None:
+        if self.shard_size < 1:
+            raise ValueError(f"shard size must be >= 1, got {self.shard_size}")
+        if self.extractor.batch_size < 1:
+            raise ValueError(f"batch size must be >= 1, got {self.extractor.batch_size}")
+        if not self.extractor.hub_module and self.extractor.weights != RANDOM_WEIGHTS \
+                and not storage.exists(self.extractor.weights):
+            raise ValueError(f"VGG-16 weights file not found: {self.extractor.weights}")
+
+    @property
+    def layout(self) -> DatasetLayout:
+        return DatasetLayout(self.dataset)
+
+
+def build_pipeline(pipeline: beam.Pipeline, config: FeaturesJobConfig, width: int, num_shards: int) -> None:
+    """variants/ -> ExtractFeatures -> features/ (`num_shards` shards of `width`-d rows), errors/features."""
+    layout = config.layout
+    variants = pipeline | "ReadVariants" >> read_rows(layout.variants, columns=VARIANT_COLUMNS)
+    rows, errors = variants | "ExtractFeatures" >> ExtractFeatures(config.extractor)
+    write_rows(rows, layout.features, features_schema(width), label="WriteFeatures", keys=("image_id",),
+               num_shards=num_shards)
+    write_errors(errors, layout, STAGE)
+
+
+def run_job(config: FeaturesJobConfig, beam_args: Sequence[str] = (),
+            test_pipeline: beam.Pipeline | None = None) -> dict[str, int]:
+    """Run the features job (outputs of an earlier run replaced); returns its counters."""
+    layout = config.layout
+    num_images = count_rows(layout.variants)
+    if num_images is None:
+        raise FileNotFoundError(f"no variants/ under {layout.root}: run `photoedit augment` first")
+    num_shards = max(1, math.ceil(num_images / config.shard_size))
+    width = feature_width(config.extractor)
+    source = config.extractor.hub_module or f"VGG-16 fc2, weights {config.extractor.weights}"
+    log.info("features: %d images, %s (%d-d) -> %d shard(s) under %s", num_images, source, width,
+             num_shards, layout.features)
+    for folder in (layout.features, layout.errors(STAGE)):
+        clear_folder(folder)
+    with StageProgress(STAGE, num_images, "images") as progress:
+        with make_pipeline(beam_args, test_pipeline) as pipeline:
+            build_pipeline(pipeline, config, width, num_shards)
+    counters = stage_counters(pipeline.result, STAGE)
+    log.info("features: %d feature rows, %d errors -> %s (%.1f s)", counters.get("features", 0),
+             counters.get("errors", 0), layout.features, progress.seconds)
+    return counters
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="photoedit features",
+        description="VGG-16 FC7 (Keras `fc2`, 4096-d) or TF-Hub features of every image in variants/ "
+                    "(originals = variant 0, and the noisy variants) -> features/ Parquet shards. "
+                    "Preprocessing: whole image resized to 224x224 (bilinear, aspect not kept, no crop), "
+                    "then keras.applications.vgg16.preprocess_input.",
+        epilog=BEAM_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", required=True, help="dataset root (local path or gs://...)")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--weights", default=None,
+                        help=f"VGG-16 weights: a local file, e.g. Keras' ImageNet weights "
+                             f"{WEIGHTS_FILE_NAME} (download it once elsewhere: it is what "
+                             f"keras.applications.VGG16(weights='imagenet') stores in ~/.keras/models/), "
+                             f"or a saved .keras/.h5 VGG-16; or '{RANDOM_WEIGHTS}' (fixed seed; features "
+                             "are meaningless: tests and demo only). Required unless --hub-module.")
+    source.add_argument("--hub-module", default=None,
+                        help="a TF-Hub image feature-vector module directory (SavedModel) instead of VGG-16")
+    parser.add_argument("--hub-image-size", type=int, default=224, help="input size of the TF-Hub module (default 224)")
+    parser.add_argument("--batch-size", type=int, default=8, help="images per model call, a fixed shape (default 8)")
+    parser.add_argument("--shard-size", type=int, default=5000,
+                        help="about this many rows per features/ Parquet shard (default 5000)")
+    parser.add_argument("--verbose", action="store_true", help="every log line, Beam's, TensorFlow's and the workers' too")
+    return parser
+
+
+def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = None) -> int:
+    """Entry point of `photoedit features`; 0 when the job ran (errors are rows in errors/features), 2 on bad input."""
+    parser = build_parser()
+    args, beam_args = split_args(parser, argv)
+    configure_logging(args.verbose, local_log_dir(args.dataset), STAGE)
+    if not args.hub_module and not args.weights:
+        parser.error("pass --weights FILE (or --weights random) or --hub-module DIR")
+    try:
+        config = FeaturesJobConfig(
+            dataset=args.dataset, shard_size=args.shard_size,
+            extractor=FeatureConfig(weights=args.weights or RANDOM_WEIGHTS, hub_module=args.hub_module,
+                                    hub_image_size=args.hub_image_size, batch_size=args.batch_size))
+    except ValueError as exc:
+        parser.error(str(exc))
+    try:
+        run_job(config, beam_args, test_pipeline)
+    except FileNotFoundError as exc:
+        log.error("features: %s", exc)
+        return 2
+    return 0
