@@ -247,13 +247,12 @@ class CameraMatrices:
         before the matrix, so clipped highlights stay neutral.
         """
         white_xyz, color_matrix, _, _ = self._calibration(temperature, tint)
-        camera_white = (color_matrix @ white_xyz[..., None])[..., 0]
-        return (camera_white / camera_white.amax(dim=-1, keepdim=True)).clamp(0.001, 1.0)
+        return _camera_neutral(color_matrix, white_xyz)
 
     def camera_to_xyz_d50(self, temperature: torch.Tensor, tint: torch.Tensor) -> torch.Tensor:
         """Camera RGB -> XYZ (D50 PCS) matrices [B,3,3] white-balanced for Temperature/Tint [B]."""
         white_xyz, color_matrix, forward, ab_cc = self._calibration(temperature, tint)
-        camera_white = self.camera_white(temperature, tint)
+        camera_white = _camera_neutral(color_matrix, white_xyz)
         # Forward-matrix path (DNG 1.2+): FM maps white-balanced reference camera RGB to XYZ D50.
         ref_white = torch.linalg.solve(ab_cc, camera_white[..., None])[..., 0]
         fm_path = forward @ torch.diag_embed(1.0 / ref_white) @ torch.linalg.inv(ab_cc)
@@ -273,6 +272,12 @@ class CameraMatrices:
         xyz_to_pp = torch.as_tensor(XYZ_TO_PROPHOTO, dtype=self.color_matrix1.dtype,
                                     device=self.color_matrix1.device)
         return xyz_to_pp @ self.camera_to_xyz_d50(temperature, tint)
+
+
+def _camera_neutral(color_matrix: torch.Tensor, white_xyz: torch.Tensor) -> torch.Tensor:
+    """Camera response [B,3] to white XYZ [B,3] through XYZ -> camera [B,3,3], largest 1, pinned to [0.001, 1]."""
+    neutral = (color_matrix @ white_xyz[..., None])[..., 0]
+    return (neutral / neutral.amax(dim=-1, keepdim=True)).clamp(0.001, 1.0)
 
 
 def _normalised_forward(fm: np.ndarray) -> np.ndarray:
