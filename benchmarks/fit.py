@@ -97,8 +97,8 @@ def main() -> None:
         photos = [load_photo(path, long_side=args.size, name=path) for path in paths]
         rows = [row for device in devices for row in bench(device, photos, config)]
     cols = list(rows[0])
-    print(f"slider fit ({args.source}), {args.restarts} restarts x {args.steps} Adam steps at {config.coarse_side} px + "
-          f"<= {config.lbfgs_iterations} L-BFGS iterations at full size, prior weight {config.prior_weight:g} "
+    print(f"slider fit ({args.source}), {args.restarts} restarts x {args.steps} Adam steps at {config.coarse_side} "
+          f"px + <= {config.lbfgs_iterations} L-BFGS iterations at full size, prior weight {config.prior_weight:g} "
           f"(built-in FiveK-like), torch threads {torch.get_num_threads()}")
     print(" | ".join(f"{c[:11]:>11}" for c in cols))
     for row in rows:

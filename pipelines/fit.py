@@ -363,7 +363,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=FitConfig.adam_steps, help="Adam steps per restart (default 150)")
     p.add_argument("--size", type=int, default=256, help="long side in px the pair is fitted at (default 256)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--prior-edits", metavar="DATASET", help="fit the prior to this dataset's edits/ (default: built-in)")
+    p.add_argument("--prior-edits", metavar="DATASET",
+                   help="fit the prior to this dataset's edits/ (default: the built-in FiveK-like prior)")
     p.add_argument("--prior-model", metavar="MODEL_DIR", help="single pair: a trained MLP / MDN's likelihood as prior")
     p.add_argument("--prior-features", metavar="FILE.npy", help="the BEFORE photo's features for --prior-model")
     p.add_argument("--prior-weight", type=float, default=FitConfig.prior_weight,
@@ -397,10 +398,11 @@ def run(argv: list[str] | None = None) -> int:
             parser.error("edits/ stores Camera Raw 2003 sliders (pipelines.schemas.EDITS): use --process 2003 with --pairs")
         t0 = time.perf_counter()
         counts = run_pairs(args.pairs, args.out, config, beam_args)
+        prior_name = (prior.name if prior else "built-in") if args.prior_weight else "none"
         print(f"photoedit fit: {counts['pairs']} pairs found, {counts['fitted']} fitted (mean ΔE76 "
-              f"{counts['mean_delta_e']:.3f}; prior {(prior.name if prior else 'built-in') if args.prior_weight else 'none'}"
-              f", weight {args.prior_weight:g}; {counts['pinned_pairs']} with a slider at a range end), {counts['errors']} "
-              f"errors ({counts['unpaired']} unpaired files) in {time.perf_counter() - t0:.1f} s -> {args.out} "
+              f"{counts['mean_delta_e']:.3f}; prior {prior_name}, weight {args.prior_weight:g}; "
+              f"{counts['pinned_pairs']} with a slider at a range end), {counts['errors']} errors "
+              f"({counts['unpaired']} unpaired files) in {time.perf_counter() - t0:.1f} s -> {args.out} "
               f"(photos/, edits/, fits/, errors/fit/)")
         return 0
     if len(args.images) != 2:
