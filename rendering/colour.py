@@ -65,6 +65,12 @@ SRGB_TO_PROPHOTO = np.linalg.inv(PROPHOTO_TO_SRGB)
 PROPHOTO_LUMA = PROPHOTO_TO_XYZ[1].copy()
 
 
+def luminance(img: torch.Tensor) -> torch.Tensor:
+    """Relative luminance Y [B,1,H,W] of linear ProPhoto [B,3,H,W] (D50 white has Y = 1)."""
+    w = torch.as_tensor(PROPHOTO_LUMA, dtype=img.dtype, device=img.device).view(1, 3, 1, 1)
+    return (img * w).sum(dim=1, keepdim=True)
+
+
 def _matrix(m: np.ndarray, like: torch.Tensor) -> torch.Tensor:
     return torch.as_tensor(m, dtype=like.dtype, device=like.device)
 

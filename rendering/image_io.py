@@ -311,17 +311,23 @@ def write_image(path: str, img: np.ndarray | torch.Tensor, fmt: str | None = Non
     return path
 
 
-def resize_long_side(img: np.ndarray, long_side: int) -> np.ndarray:
-    """Resize [3,H,W] float so max(H, W) == long_side (area averaging down, bilinear up)."""
+def resize_long_side(img: np.ndarray, long_side: int, method: str = "area") -> np.ndarray:
+    """Resize [3,H,W] float so max(H, W) == long_side.
+
+    method "area": area averaging down, bilinear up. "bicubic": antialiased bicubic (the kernel
+    widened by the scale when shrinking, like the DNG SDK's dng_resample_bicubic), clipped at 0.
+    """
     c, h, w = img.shape
     scale = long_side / max(h, w)
     new_h, new_w = max(1, int(round(h * scale))), max(1, int(round(w * scale)))
     if (new_h, new_w) == (h, w):
         return np.ascontiguousarray(img, dtype=np.float32)
     t = torch.from_numpy(np.ascontiguousarray(img, dtype=np.float32))[None]
-    if scale < 1:
+    if method == "bicubic":
+        out = F.interpolate(t, size=(new_h, new_w), mode="bicubic", antialias=True,
+                            align_corners=False).clamp(min=0.0)
+    elif scale < 1:
         out = F.interpolate(t, size=(new_h, new_w), mode="area")
     else:
         out = F.interpolate(t, size=(new_h, new_w), mode="bilinear", align_corners=False)
     return out[0].numpy()
-

@@ -1,11 +1,16 @@
 """Raw decoding: rawpy demosaics to linear camera RGB; the DNG's colour tags give the camera profile.
 
-rawpy (LibRaw) does the demosaicing with output_color=raw, gamma (1, 1), no auto-brightening and
-unit white-balance multipliers, so its 16-bit output is linear camera RGB with the black level
-subtracted and the white level scaled to 65535; we divide by 65535 to get [0, 1]. rawpy's
-rgb_xyz_matrix is all zeros for DNGs, so ColorMatrix1/2, CameraCalibration1/2, ForwardMatrix1/2,
-AnalogBalance, AsShotNeutral / AsShotWhiteXY, CalibrationIlluminant1/2 and BaselineExposure are
-read from the DNG's first IFD with tifffile (DNG specification 1.4, chapter 4 "Tags" and chapter 6).
+rawpy (LibRaw) demosaics at full resolution with bilinear interpolation (LibRaw's LINEAR, the
+kind of interpolation the DNG SDK's reference renderer uses), output_color=raw, gamma (1, 1), no
+auto-brightening and unit white-balance multipliers, so its 16-bit output is linear camera RGB with
+the black level subtracted and the white level scaled to 65535; we divide by 65535 to get [0, 1].
+The DNG default crop (DefaultCropOrigin / DefaultCropSize of the raw IFD, relative to the active
+area, read with tifffile) is cut before the image is oriented and resized with antialiased bicubic
+resampling (the SDK renders the cropped stage-3 image resampled with dng_resample_bicubic).
+rawpy's rgb_xyz_matrix is all zeros for DNGs, so ColorMatrix1/2, CameraCalibration1/2,
+ForwardMatrix1/2, AnalogBalance, AsShotNeutral / AsShotWhiteXY, CalibrationIlluminant1/2,
+BaselineExposure and ShadowScale are read from the DNG's first IFD with tifffile (DNG
+specification 1.4, chapter 4 "Tags" and chapter 6).
 """
 from __future__ import annotations
 
@@ -47,6 +52,8 @@ TAG_ANALOG_BALANCE = 50727
 TAG_AS_SHOT_NEUTRAL = 50728
 TAG_AS_SHOT_WHITE_XY = 50729
 TAG_BASELINE_EXPOSURE = 50730
+TAG_SHADOW_SCALE = 50739
+TAG_DEFAULT_CROP_ORIGIN, TAG_DEFAULT_CROP_SIZE = 50719, 50720
 TAG_CALIBRATION_ILLUMINANT1, TAG_CALIBRATION_ILLUMINANT2 = 50778, 50779
 TAG_FORWARD_MATRIX1, TAG_FORWARD_MATRIX2 = 50964, 50965
 
@@ -57,7 +64,8 @@ class CameraProfile:
 
     color_matrix2 / forward matrices may be None. illuminant1/2 are EXIF LightSource codes.
     as_shot_neutral [3] is the camera-space neutral of the as-shot white (or as_shot_white_xy).
-    baseline_exposure is in EV (Camera Raw adds it to Exposure 0).
+    baseline_exposure is in EV (Camera Raw adds it to Exposure 0); shadow_scale scales the Blacks
+    slider (ShadowScale tag, 1 when absent).
     """
 
     color_matrix1: np.ndarray
@@ -72,6 +80,7 @@ class CameraProfile:
     as_shot_neutral: np.ndarray | None = None
     as_shot_white_xy: np.ndarray | None = None
     baseline_exposure: float = 0.0
+    shadow_scale: float = 1.0
     camera_model: str = ""
 
     @classmethod
@@ -158,6 +167,7 @@ def read_camera_profile(src: str | bytes, name: str = "") -> CameraProfile:
     neutral = _numbers(tags.get(TAG_AS_SHOT_NEUTRAL), 3)
     white_xy = _numbers(tags.get(TAG_AS_SHOT_WHITE_XY), 2)
     baseline = _numbers(tags.get(TAG_BASELINE_EXPOSURE), 1)
+    shadow_scale = _numbers(tags.get(TAG_SHADOW_SCALE), 1)
     model = tags.get(TAG_UNIQUE_CAMERA_MODEL, "")
     return CameraProfile(
         color_matrix1=cm1,
@@ -172,6 +182,7 @@ def read_camera_profile(src: str | bytes, name: str = "") -> CameraProfile:
         as_shot_neutral=neutral if neutral is not None and np.all(neutral > 0) else None,
         as_shot_white_xy=white_xy if white_xy is not None and np.all(white_xy > 0) else None,
         baseline_exposure=float(baseline[0]) if baseline is not None else 0.0,
+        shadow_scale=float(shadow_scale[0]) if shadow_scale is not None and shadow_scale[0] > 0 else 1.0,
         camera_model=str(model),
     )
 
@@ -202,10 +213,11 @@ def _decode_error(exc: Exception, label: str) -> PhotoDecodeError:
 
 
 def decode_raw(src: str | bytes, long_side: int | None = None, name: str = "") -> Photo:
-    """Demosaic a raw (path or bytes) to a Photo: linear camera RGB [3,H,W] in [0,1], resized.
+    """Demosaic a raw (path or bytes) to a Photo: linear camera RGB [3,H,W] in [0,1], cropped, resized.
 
-    Raises NoPixelDataError for an empty or all-zero mosaic, UnsupportedFormatError for a file
-    LibRaw does not recognise, PhotoDecodeError for anything else (truncated, corrupt).
+    The DNG default crop is applied (see the module docstring). Raises NoPixelDataError for an
+    empty or all-zero mosaic, UnsupportedFormatError for a file LibRaw does not recognise,
+    PhotoDecodeError for anything else (truncated, corrupt).
     """
     import rawpy
     from rendering.image_io import resize_long_side
@@ -214,31 +226,67 @@ def decode_raw(src: str | bytes, long_side: int | None = None, name: str = "") -
         raise PhotoDecodeError(f"{label}: file not found")
     profile = read_camera_profile(src, name=label)
     check_dng_pixel_data(src, label)
+    crop = default_crop(src)
     try:
         with rawpy.imread(_open(src)) as raw:
             mosaic = raw.raw_image_visible
             if mosaic.size == 0 or not np.any(mosaic):
                 raise NoPixelDataError(f"{label}: the raw has no pixel data (empty or all zero)")
-            height, width = raw.sizes.height, raw.sizes.width
-            half = bool(long_side) and long_side * 2 <= max(height, width)
-            rgb = raw.postprocess(output_color=rawpy.ColorSpace.raw, gamma=(1, 1),
-                                  no_auto_bright=True, user_wb=[1.0, 1.0, 1.0, 1.0],
-                                  output_bps=16, half_size=half, use_camera_wb=False,
-                                  use_auto_wb=False, user_sat=None)
+            flip = raw.sizes.flip
+            rgb = raw.postprocess(demosaic_algorithm=rawpy.DemosaicAlgorithm.LINEAR,
+                                  output_color=rawpy.ColorSpace.raw, gamma=(1, 1), no_auto_bright=True,
+                                  user_wb=[1.0, 1.0, 1.0, 1.0], output_bps=16, user_flip=0,
+                                  use_camera_wb=False, use_auto_wb=False, user_sat=None)
     except Exception as exc:
         raise _decode_error(exc, label) from exc
     if rgb.ndim != 3 or rgb.shape[2] < 3 or rgb.size == 0:
         raise NoPixelDataError(f"{label}: decode produced no RGB pixels (shape {rgb.shape})")
-    img = np.ascontiguousarray(rgb[..., :3].transpose(2, 0, 1), dtype=np.float32) / 65535.0
+    if crop is not None:
+        x, y, w, h = crop
+        rgb = rgb[y:y + h, x:x + w]
+    img = np.ascontiguousarray(_orient(rgb[..., :3], flip).transpose(2, 0, 1), dtype=np.float32) / 65535.0
     if not np.any(img):
         raise NoPixelDataError(f"{label}: decoded image is all black (no pixel data)")
     if long_side:
-        img = resize_long_side(img, long_side)
-    log.debug("decoded %s -> %s (half_size=%s)", label, img.shape, half)
+        img = resize_long_side(img, long_side, method="bicubic")
+    log.debug("decoded %s -> %s (default crop %s)", label, img.shape, crop)
     return Photo(camera_rgb=img, profile=profile, source=label)
 
 
+def _orient(rgb: np.ndarray, flip: int) -> np.ndarray:
+    """Apply LibRaw's orientation code (0 none, 3 180 degrees, 5 90 CCW, 6 90 CW) to an [H,W,C] image."""
+    return {3: lambda a: a[::-1, ::-1], 5: lambda a: np.rot90(a, 1), 6: lambda a: np.rot90(a, -1)}.get(
+        int(flip), lambda a: a)(rgb)
+
+
+def default_crop(src: str | bytes) -> tuple[int, int, int, int] | None:
+    """The DNG default crop (x, y, width, height) in active-area pixels, from the raw IFD; None if absent."""
+    import tifffile
+    try:
+        with tifffile.TiffFile(_open(src)) as tif:
+            page = _raw_page(tif)
+            if page is None:
+                return None
+            origin = _numbers(page.tags.valueof(TAG_DEFAULT_CROP_ORIGIN), 2)
+            size = _numbers(page.tags.valueof(TAG_DEFAULT_CROP_SIZE), 2)
+    except Exception as exc:  # not a TIFF container: no DNG crop
+        log.debug("no default crop readable: %s", exc)
+        return None
+    if origin is None or size is None or np.any(size <= 0):
+        return None
+    x, y = (int(round(v)) for v in origin)
+    w, h = (int(round(v)) for v in size)
+    return x, y, w, h
+
+
 PHOTOMETRIC_CFA, PHOTOMETRIC_LINEAR_RAW = 32803, 34892
+
+
+def _raw_page(tif):
+    """The raw IFD of a DNG (the largest CFA / LinearRaw page among IFD0 and its SubIFDs), or None."""
+    first = tif.pages[0]
+    raws = [p for p in [first] + list(first.pages or []) if p.photometric in (PHOTOMETRIC_CFA, PHOTOMETRIC_LINEAR_RAW)]
+    return max(raws, key=lambda p: p.shape[0] * p.shape[1] if p.shape else 0) if raws else None
 
 
 def check_dng_pixel_data(src: str | bytes, label: str) -> None:
@@ -253,12 +301,9 @@ def check_dng_pixel_data(src: str | bytes, label: str) -> None:
     try:
         with tifffile.TiffFile(stream) as tif:
             size = tif.filehandle.size
-            first = tif.pages[0]
-            candidates = [first] + list(first.pages or [])
-            raws = [p for p in candidates if p.photometric in (PHOTOMETRIC_CFA, PHOTOMETRIC_LINEAR_RAW)]
-            if not raws:
+            page = _raw_page(tif)
+            if page is None:
                 return
-            page = max(raws, key=lambda p: p.shape[0] * p.shape[1] if p.shape else 0)
             offsets, counts = page.dataoffsets, page.databytecounts
             if not counts or sum(counts) == 0:
                 raise NoPixelDataError(f"{label}: the raw IFD has no pixel data (no strips or tiles)")

@@ -1,14 +1,21 @@
 """The batched, differentiable slider renderer: camera RGB + Lightroom sliders -> linear ProPhoto.
 
-Order of operations (one torch function, CPU or CUDA, differentiable in the sliders):
-  camera RGB --(Temperature, Tint: DNG SDK white balance, rendering.white_balance)--> linear ProPhoto
-  -> Exposure -> HighlightRecovery -> local tone gains (Fill Light / 2012 Shadows, Highlights) and
-  Clarity from one edge-aware base (guided filter on encoded luminance)
-  -> encode (ProPhoto primaries, sRGB tone response) -> black/white point -> Brightness -> Contrast
-  -> Vibrance, Saturation -> point ToneCurve -> decode -> linear ProPhoto clamped to [0, 1].
+One torch function (CPU or CUDA, differentiable in the sliders), in the DNG SDK's order
+(dng_render.cpp, dng_render_task) with Camera Raw's sliders in their places:
+  camera RGB --(Temperature, Tint: SDK white balance, rendering.white_balance; camera RGB clipped
+  at the camera white)--> linear ProPhoto in [0, 1]
+  -> exposure ramp: Exposure + BaselineExposure, Blacks ('Shadows' key) as the ramp's black
+     (rendering.exposure)
+  -> Recovery (over-range compression) -> Fill Light (2012: Shadows/Highlights) local gains from one
+     edge-aware base (guided filter on encoded luminance)
+  -> ONE hue-preserving tone curve (rendering.tone): the SDK exposure tone for negative totals,
+     Brightness, Contrast and the catalog point curve (2012: Whites/Blacks levels, Contrast2012)
+  -> Clarity (on the same base, taken through the curve) -> Vibrance, Saturation (encoded domain)
+  -> linear ProPhoto clamped to [0, 1] (encoding to files: rendering.image_io).
 
-Camera Raw 2003 sliders (FiveK) and 2012 sliders run on the same operators; see `operator_amounts`
-for the mapping. Neutral sliders at the as-shot white reproduce `plain_decode` exactly.
+Neutral sliders (all zero, as-shot white) reproduce `plain_decode` exactly; Camera Raw 2003's
+default look is Brightness 50, Contrast 25, Shadows 5 with the Medium Contrast point curve (see
+rendering.tone for the calibration against the SDK).
 """
 from __future__ import annotations
 
@@ -19,7 +26,9 @@ import numpy as np
 import torch
 
 from rendering import tone
-from rendering.colour import apply_matrix
+from rendering.colour import luminance
+from rendering.exposure import exposure_ramp, highlight_recovery, scene_linear, shadows_black
+from rendering.local import clarity_gain, guided_base, local_tone_gain
 from rendering.raw import Photo
 from rendering.sliders import PROCESS_2003, PROCESS_2012, SliderSpec
 from rendering.white_balance import CameraMatrices
@@ -36,14 +45,15 @@ class OperatorAmounts:
 
     temperature: torch.Tensor   # K
     tint: torch.Tensor
-    exposure_ev: torch.Tensor
-    recovery: torch.Tensor      # >= 0
-    shadows_ev: torch.Tensor    # local lift of dark regions, EV at a black base
+    exposure_ev: torch.Tensor   # user EV (BaselineExposure is added by the ramp)
+    shadows: torch.Tensor       # the SDK's Shadows (Blacks slider, 0..100): ramp black 0.001 x this
+    recovery: torch.Tensor      # [0, 1]
+    fill_ev: torch.Tensor       # local lift of dark regions, EV at a black base
     highlights_ev: torch.Tensor  # local gain of bright regions, EV at a white base
-    black: torch.Tensor         # encoded black point
-    white: torch.Tensor         # encoded white point
-    brightness: torch.Tensor    # >= 0
-    contrast: torch.Tensor      # [-1, 1]
+    black: torch.Tensor         # encoded black level of the tone curve (0 = none)
+    white: torch.Tensor         # encoded white level of the tone curve (1 = none)
+    brightness: torch.Tensor    # slider / 100, [0, 1.5]
+    contrast: torch.Tensor      # slider / 100
     clarity: torch.Tensor       # [-1, 1]
     vibrance: torch.Tensor      # [-1, 1]
     saturation: torch.Tensor    # [-1, 1]
@@ -52,34 +62,31 @@ class OperatorAmounts:
 def operator_amounts(sliders: torch.Tensor, spec: SliderSpec = PROCESS_2003) -> OperatorAmounts:
     """Lightroom-unit sliders [B,11] of a process version -> operator amounts.
 
-    Camera Raw 2003 (FiveK): Exposure EV; Recovery/100; Fill Light -> +2 EV local lift of the
-    darkest regions at 100; Blacks ('Shadows' key) -> encoded black point 0.2 at 100 (5, Lightroom's
-    default, clips about 1 % of the encoded range); Brightness/100 (midtone curve); Contrast/100;
-    Clarity, Vibrance, Saturation /100.
+    Camera Raw 2003 (FiveK): Exposure EV; Blacks ('Shadows' key) is the SDK ramp's Shadows;
+    Recovery/100; Fill Light -> +2 EV local lift of the darkest regions at 100; Brightness,
+    Contrast, Clarity, Vibrance, Saturation /100.
     Camera Raw 2012: Exposure2012 EV; Contrast2012/100; Highlights2012 -> local gain of bright
     regions (+-0.75 EV at +-100, negative recovers highlights); Shadows2012 -> local gain of dark
-    regions (+-1.5 EV); Whites2012 -> encoded white point 1 - 0.2 W/100 (positive brightens and
-    clips whites); Blacks2012 -> encoded black point -0.1 B/100 (positive lifts blacks); no
-    Brightness, Recovery or Fill Light (zero); Clarity, Vibrance, Saturation as in 2003.
+    regions (+-1.5 EV); Whites2012 -> encoded white level 1 - 0.2 W/100 (positive brightens and
+    clips whites); Blacks2012 -> encoded black level -0.1 B/100 (positive lifts blacks); no ramp
+    black, Brightness, Recovery or Fill Light (zero); Clarity, Vibrance, Saturation as in 2003.
     """
     s = lambda key: sliders[:, spec.index(key)]  # noqa: E731
     zero = torch.zeros_like(sliders[:, 0])
-    common = dict(temperature=s("Temperature"), tint=s("Tint"), clarity=None,
+    common = dict(temperature=s("Temperature"), tint=s("Tint"),
                   vibrance=s("Vibrance") / 100.0, saturation=s("Saturation") / 100.0)
     if spec.process == PROCESS_2003.process:
-        common["clarity"] = s("Clarity") / 100.0
         return OperatorAmounts(
-            exposure_ev=s("Exposure"), recovery=s("HighlightRecovery") / 100.0,
-            shadows_ev=2.0 * s("FillLight") / 100.0, highlights_ev=zero,
-            black=0.2 * s("Shadows") / 100.0, white=zero + 1.0,
-            brightness=s("Brightness") / 100.0, contrast=s("Contrast") / 100.0, **common)
+            exposure_ev=s("Exposure"), shadows=s("Shadows"), recovery=s("HighlightRecovery") / 100.0,
+            fill_ev=2.0 * s("FillLight") / 100.0, highlights_ev=zero, black=zero, white=zero + 1.0,
+            brightness=s("Brightness") / 100.0, contrast=s("Contrast") / 100.0, clarity=s("Clarity") / 100.0,
+            **common)
     if spec.process == PROCESS_2012.process:
-        common["clarity"] = s("Clarity2012") / 100.0
         return OperatorAmounts(
-            exposure_ev=s("Exposure2012"), recovery=zero,
-            shadows_ev=1.5 * s("Shadows2012") / 100.0, highlights_ev=0.75 * s("Highlights2012") / 100.0,
+            exposure_ev=s("Exposure2012"), shadows=zero, recovery=zero,
+            fill_ev=1.5 * s("Shadows2012") / 100.0, highlights_ev=0.75 * s("Highlights2012") / 100.0,
             black=-0.1 * s("Blacks2012") / 100.0, white=1.0 - 0.2 * s("Whites2012") / 100.0,
-            brightness=zero, contrast=s("Contrast2012") / 100.0, **common)
+            brightness=zero, contrast=s("Contrast2012") / 100.0, clarity=s("Clarity2012") / 100.0, **common)
     raise ValueError(f"no operator mapping for process {spec.process!r}")
 
 
@@ -91,27 +98,38 @@ def _broadcast_camera(camera: CameraMatrices, batch: int) -> CameraMatrices:
     raise ValueError(f"camera matrices for {len(camera)} images, batch of {batch}")
 
 
-def white_balance_matrices(camera: CameraMatrices, temperature: torch.Tensor, tint: torch.Tensor,
-                           dtype: torch.dtype) -> torch.Tensor:
-    """Camera -> linear ProPhoto matrices [B,3,3] (computed in float64, cast to `dtype`)."""
-    m = camera.camera_to_prophoto(temperature.to(torch.float64), tint.to(torch.float64))
-    return m.to(dtype)
+def _decode_scene(camera_rgb: torch.Tensor, camera: CameraMatrices, temperature: torch.Tensor, tint: torch.Tensor,
+                  exposure_ev: torch.Tensor, shadows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Camera RGB [B,3,H,W] -> (exposure-ramped linear ProPhoto [B,3,H,W], total EV [B]).
+
+    White balance matrices and camera white are computed in float64 and cast to the image dtype.
+    """
+    t, tint = temperature.to(torch.float64), tint.to(torch.float64)
+    matrix = camera.camera_to_prophoto(t, tint)
+    img = scene_linear(camera_rgb, camera.camera_white(t, tint), matrix)
+    total = exposure_ev + camera.baseline_exposure.to(exposure_ev.dtype)
+    return exposure_ramp(img, total, shadows_black(shadows, camera.shadow_scale.to(shadows.dtype))), total
 
 
 def plain_decode(camera_rgb: torch.Tensor, camera: CameraMatrices, temperature: torch.Tensor,
                  tint: torch.Tensor) -> torch.Tensor:
-    """Camera RGB [B,3,H,W] -> linear ProPhoto in [0,1] at a white balance, no other edits."""
+    """Camera RGB [B,3,H,W] -> linear ProPhoto in [0,1] at a white balance, no edits.
+
+    The SDK's render at Exposure 0 and Shadows 0 with a linear tone curve: camera-white clip, matrix,
+    exposure ramp with BaselineExposure (its exposure tone when negative), pinned to [0, 1].
+    """
     camera = _broadcast_camera(camera, camera_rgb.shape[0])
-    m = white_balance_matrices(camera, temperature, tint, camera_rgb.dtype)
-    return apply_matrix(camera_rgb, m).clamp(0.0, 1.0)
+    zero = torch.zeros(camera_rgb.shape[0], dtype=camera_rgb.dtype, device=camera_rgb.device)
+    img, total = _decode_scene(camera_rgb, camera, temperature, tint, zero, zero)
+    return tone.rgb_tone(img, tone.tone_lut(total, zero, zero, zero, zero + 1.0))
 
 
 def render_sliders(camera_rgb: torch.Tensor, sliders: torch.Tensor, camera: CameraMatrices,
                    tone_curve: torch.Tensor | None = None, spec: SliderSpec = PROCESS_2003) -> torch.Tensor:
     """Render sliders [B,11] (Lightroom units) on camera RGB [B,3,H,W] -> linear ProPhoto [B,3,H,W].
 
-    camera: CameraMatrices for B images (or 1, broadcast). tone_curve: per-image LUTs [B,K] on
-    [0,1] from `tone_curve_luts` (or one [K] for all), applied in the encoded domain; None = linear.
+    camera: CameraMatrices for B images (or 1, broadcast). tone_curve: per-image point-curve LUTs
+    [B,K] on encoded [0,1] from `tone_curve_luts` (or one [K] for all); None = linear.
     Output in [0, 1]; differentiable in `sliders` (and in the image).
     """
     batch = camera_rgb.shape[0]
@@ -121,28 +139,23 @@ def render_sliders(camera_rgb: torch.Tensor, sliders: torch.Tensor, camera: Came
     sliders = sliders.to(device=camera_rgb.device)
     amt = operator_amounts(sliders.to(dtype), spec)
     camera = _broadcast_camera(camera, batch)
-    m = white_balance_matrices(camera, sliders[:, spec.index("Temperature")],
-                               sliders[:, spec.index("Tint")], dtype)
-    img = apply_matrix(camera_rgb, m)
-    img = tone.exposure(img, amt.exposure_ev)
-    img = tone.highlight_recovery(img, amt.recovery)
-    # One edge-aware base of encoded luminance drives the local operators.
-    lum_enc = tone.encode(tone.luminance(img).clamp(min=0.0))
-    base = tone.guided_base(lum_enc.clamp(max=1.5))
-    gain = tone.local_tone_gain(base, amt.shadows_ev, amt.highlights_ev)
-    gain = gain * tone.clarity_gain(lum_enc, base, amt.clarity)
-    img = img * gain
-    enc = tone.encode(img.clamp(min=0.0))
-    enc = tone.levels(enc, amt.black, amt.white).clamp(0.0, 1.0)
-    enc = tone.brightness(enc, amt.brightness)
-    enc = tone.contrast(enc, amt.contrast)
-    enc = tone.vibrance_saturation(enc, amt.vibrance, amt.saturation).clamp(0.0, 1.0)
+    img, total = _decode_scene(camera_rgb, camera, sliders[:, spec.index("Temperature")],
+                               sliders[:, spec.index("Tint")], amt.exposure_ev, amt.shadows)
+    img = highlight_recovery(img, amt.recovery)
+    # One edge-aware base of encoded luminance drives Fill Light and (through the curve) Clarity.
+    base = guided_base(tone.encode(luminance(img).clamp(0.0, 1.5)))
+    fill = local_tone_gain(base, amt.fill_ev, amt.highlights_ev)
+    img = img * fill
+    point_curve = None
     if tone_curve is not None:
-        lut = tone_curve.to(device=enc.device, dtype=dtype)
-        if lut.dim() == 1:
-            lut = lut.expand(batch, -1)
-        enc = tone.apply_tone_curve(enc, lut)
-    return tone.decode(enc).clamp(0.0, 1.0)
+        point_curve = tone_curve.to(device=img.device, dtype=dtype)
+        point_curve = point_curve.expand(batch, -1) if point_curve.dim() == 1 else point_curve
+    lut = tone.tone_lut(total, amt.brightness, amt.contrast, amt.black, amt.white, point_curve)
+    img = tone.rgb_tone(img, lut)
+    toned_base = tone.encode(tone.apply_tone(lut, tone.decode(base) * fill))
+    img = img * clarity_gain(tone.encode(luminance(img)), toned_base, amt.clarity)
+    enc = tone.vibrance_saturation(tone.encode(img.clamp(0.0, 1.0)), amt.vibrance, amt.saturation)
+    return tone.decode(enc.clamp(0.0, 1.0))
 
 
 def tone_curve_luts(tone_curves: list | None, count: int) -> np.ndarray | None:

@@ -146,6 +146,20 @@ PROCESS_2003 = SliderSpec(
     ),
 )
 
+# Camera Raw 2003's default look (Camera Raw / Lightroom defaults; the point curve's default,
+# "Medium Contrast", is rendering.tone.MEDIUM_CONTRAST). The DNG SDK renders this by default.
+DEFAULT_LOOK_2003 = {"Brightness": 50.0, "Contrast": 25.0, "Shadows": 5.0}
+
+
+def default_look(as_shot_temperature: float = 5000.0, as_shot_tint: float = 0.0,
+                 spec: SliderSpec = PROCESS_2003) -> np.ndarray:
+    """Camera Raw 2003's default sliders [11] (Lightroom units) at the as-shot white balance."""
+    out = spec.neutral(as_shot_temperature, as_shot_tint)
+    for key, value in DEFAULT_LOOK_2003.items():
+        out[spec.index(key)] = value
+    return out
+
+
 # Camera Raw 2012 process (PV2012), for users' own catalogs.
 PROCESS_2012 = SliderSpec(
     process="2012",

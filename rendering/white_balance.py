@@ -164,7 +164,8 @@ class CameraMatrices:
     color_matrix1/2 [B,3,3] XYZ -> camera (already AB * CC * ColorMatrix as the SDK folds them),
     forward_matrix1/2 [B,3,3] (zeros when absent; `has_forward` [B] bool), reference calibration
     ab_cc1/2 [B,3,3] = diag(AnalogBalance) * CameraCalibration, temperature1/2 [B] (K, 0 unknown),
-    exposure_scale [B] = 2 ** BaselineExposure applied to the decode.
+    baseline_exposure [B] (EV, added to the Exposure slider by the exposure ramp) and shadow_scale
+    [B] (ShadowScale, scales the Blacks slider).
     """
 
     color_matrix1: torch.Tensor
@@ -176,7 +177,8 @@ class CameraMatrices:
     ab_cc2: torch.Tensor
     temperature1: torch.Tensor
     temperature2: torch.Tensor
-    exposure_scale: torch.Tensor
+    baseline_exposure: torch.Tensor
+    shadow_scale: torch.Tensor
 
     @classmethod
     def from_profiles(cls, profiles: list, device: str | torch.device = "cpu",
@@ -205,7 +207,8 @@ class CameraMatrices:
             temperature1=stack(lambda p: illuminant_temperature(p.illuminant1)),
             temperature2=stack(lambda p: illuminant_temperature(p.illuminant2)
                                if p.color_matrix2 is not None else 0.0),
-            exposure_scale=stack(lambda p: 2.0 ** p.baseline_exposure),
+            baseline_exposure=stack(lambda p: p.baseline_exposure),
+            shadow_scale=stack(lambda p: p.shadow_scale),
         )
         return out.to(device, dtype)
 
@@ -227,23 +230,34 @@ class CameraMatrices:
         idx = torch.as_tensor(idx, device=self.color_matrix1.device, dtype=torch.long)
         return CameraMatrices(**{k: v[idx] for k, v in self.__dict__.items()})
 
-    def camera_to_xyz_d50(self, temperature: torch.Tensor, tint: torch.Tensor) -> torch.Tensor:
-        """Camera RGB -> XYZ (D50 PCS) matrices [B,3,3] white-balanced for Temperature/Tint [B]."""
+    def _calibration(self, temperature: torch.Tensor, tint: torch.Tensor):
+        """White XYZ [B,3] and the calibrations interpolated for it: colour, forward, AB*CC matrices [B,3,3]."""
         dtype = self.color_matrix1.dtype
         temperature, tint = temperature.to(dtype), tint.to(dtype)
-        xy = temperature_tint_to_xy(temperature, tint)
-        white_xyz = _xy_to_xyz(xy)
+        white_xyz = _xy_to_xyz(temperature_tint_to_xy(temperature, tint))
         g = interpolation_weight(temperature, self.temperature1, self.temperature2)[:, None, None]
-        color_matrix = g * self.color_matrix1 + (1.0 - g) * self.color_matrix2
-        forward = g * self.forward_matrix1 + (1.0 - g) * self.forward_matrix2
-        ab_cc = g * self.ab_cc1 + (1.0 - g) * self.ab_cc2
-        camera_white = (color_matrix @ white_xyz[..., None])[..., 0]
-        camera_white = camera_white / camera_white.amax(dim=-1, keepdim=True)
+        lerp = lambda a, b: g * a + (1.0 - g) * b  # noqa: E731
+        return (white_xyz, lerp(self.color_matrix1, self.color_matrix2),
+                lerp(self.forward_matrix1, self.forward_matrix2), lerp(self.ab_cc1, self.ab_cc2))
+
+    def camera_white(self, temperature: torch.Tensor, tint: torch.Tensor) -> torch.Tensor:
+        """Camera neutral [B,3] of the white Temperature (K) / Tint [B], largest channel 1 (SDK CameraWhite).
+
+        Each channel is pinned to [0.001, 1] as the SDK does; camera RGB is clipped at these values
+        before the matrix, so clipped highlights stay neutral.
+        """
+        white_xyz, color_matrix, _, _ = self._calibration(temperature, tint)
+        return _camera_neutral(color_matrix, white_xyz)
+
+    def camera_to_xyz_d50(self, temperature: torch.Tensor, tint: torch.Tensor) -> torch.Tensor:
+        """Camera RGB -> XYZ (D50 PCS) matrices [B,3,3] white-balanced for Temperature/Tint [B]."""
+        white_xyz, color_matrix, forward, ab_cc = self._calibration(temperature, tint)
+        camera_white = _camera_neutral(color_matrix, white_xyz)
         # Forward-matrix path (DNG 1.2+): FM maps white-balanced reference camera RGB to XYZ D50.
         ref_white = torch.linalg.solve(ab_cc, camera_white[..., None])[..., 0]
         fm_path = forward @ torch.diag_embed(1.0 / ref_white) @ torch.linalg.inv(ab_cc)
         # Colour-matrix path: PCS -> camera = CM * Bradford(D50 -> white), then invert.
-        d50 = torch.as_tensor(WHITE_XYZ["D50"], dtype=dtype, device=xy.device).expand_as(white_xyz)
+        d50 = torch.as_tensor(WHITE_XYZ["D50"], dtype=white_xyz.dtype, device=white_xyz.device).expand_as(white_xyz)
         pcs_to_camera = color_matrix @ _bradford(d50, white_xyz)
         scale = (pcs_to_camera @ d50[..., None])[..., 0].amax(dim=-1)
         cm_path = torch.linalg.inv(pcs_to_camera / scale[:, None, None])
@@ -253,12 +267,17 @@ class CameraMatrices:
     def camera_to_prophoto(self, temperature: torch.Tensor, tint: torch.Tensor) -> torch.Tensor:
         """Camera RGB -> linear ProPhoto matrices [B,3,3] for Temperature (K) / Tint [B], torch.
 
-        Includes the camera's BaselineExposure scale (Camera Raw's default exposure offset).
+        No exposure: BaselineExposure is applied by the exposure ramp (rendering.exposure).
         """
         xyz_to_pp = torch.as_tensor(XYZ_TO_PROPHOTO, dtype=self.color_matrix1.dtype,
                                     device=self.color_matrix1.device)
-        m = xyz_to_pp @ self.camera_to_xyz_d50(temperature, tint)
-        return m * self.exposure_scale[:, None, None]
+        return xyz_to_pp @ self.camera_to_xyz_d50(temperature, tint)
+
+
+def _camera_neutral(color_matrix: torch.Tensor, white_xyz: torch.Tensor) -> torch.Tensor:
+    """Camera response [B,3] to white XYZ [B,3] through XYZ -> camera [B,3,3], largest 1, pinned to [0.001, 1]."""
+    neutral = (color_matrix @ white_xyz[..., None])[..., 0]
+    return (neutral / neutral.amax(dim=-1, keepdim=True)).clamp(0.001, 1.0)
 
 
 def _normalised_forward(fm: np.ndarray) -> np.ndarray:

@@ -2,7 +2,12 @@
 
 Single pair:  photoedit fit BEFORE AFTER [--process 2003|2012] [--tone-curve] [--restarts R] [--size 256]
   prints the fitted sliders as JSON on stdout (Lightroom units, final mean ΔE76, ΔE of the plain
-  decode, seconds), optionally writes a Camera Raw sidecar with --xmp FILE.
+  decode, the prior and its weight and cost, sliders pinned at a range end, seconds), optionally
+  writes a Camera Raw sidecar with --xmp FILE.
+Prior (a MAP fit, modeling.slider_fit): the built-in FiveK-like prior by default; --prior-edits
+  DATASET fits one to that dataset's edits/ (white balance relative to photos/ as-shot values);
+  --prior-model MODEL_DIR --prior-features FILE.npy (single pair) uses a trained MLP / MDN's
+  likelihood for the photo's features; --prior-weight W (ΔE per nat, 0 = no prior).
 Dataset job:  photoedit fit --pairs DIR --out DATASET  (a Beam job; the rest of the flags as above)
   pairs are found in DIR by one of two conventions (the first that matches anything):
     DIR/before/<id>.<ext>  +  DIR/after/<id>.<ext>         (two subfolders)
@@ -12,8 +17,9 @@ Dataset job:  photoedit fit --pairs DIR --out DATASET  (a Beam job; the rest of 
   (embedded ICC honoured, untagged = sRGB). Writes DATASET/photos/ (raw_uri = the BEFORE file,
   split by photo id), DATASET/edits/ (pipelines.core.schemas.EDITS, editor "fit" (--editor),
   editor_kind "user", process_version, settings_sha256 of the fitted values), DATASET/fits/
-  (id, ΔE76 before/after fitting, seconds) and DATASET/errors/fit/ (unpaired files, undecodable
-  images, mismatched sizes: one row each, the rest proceed).
+  (id, ΔE76 before/after fitting, prior and weight, pinned sliders, seconds) and
+  DATASET/errors/fit/ (unpaired files, undecodable images, mismatched sizes: one row each, the
+  rest proceed).
 Size rule: two images must have the same width x height; a raw BEFORE and its AFTER the same
 aspect ratio within 1 % (raw decodes lose a few border pixels). Both are then fitted at long side --size.
 """
@@ -35,7 +41,7 @@ import numpy as np
 import pyarrow as pa
 from apache_beam.io.filesystems import FileSystems
 
-from modeling.slider_fit import FitConfig, FitResult
+from modeling.slider_fit import FitConfig, FitResult, GaussianPrior, SliderPrior
 from modeling.splits import split_for
 from pipelines.core.errors import ERRORS_TAG, error_row, write_errors
 from pipelines.core.layout import DatasetLayout
@@ -44,7 +50,7 @@ from pipelines.core.options import BEAM_HELP, make_pipeline, split_args
 from pipelines.core.parquet_io import clear_folder, write_rows
 from pipelines.core.schemas import EDITS, PHOTOS
 from pipelines.core.seeding import keyed_rng
-from rendering.sliders import SPECS
+from rendering.sliders import PROCESS_2003, SPECS
 
 log = logging.getLogger(__name__)
 STAGE = "fit"
@@ -58,6 +64,9 @@ FITS = pa.schema([
     pa.field("photo_id", pa.string(), nullable=False),
     pa.field("delta_e", pa.float64(), nullable=False),        # mean ΔE76 (D50) of the fitted render vs AFTER
     pa.field("delta_e_start", pa.float64(), nullable=False),  # the same for the neutral sliders
+    pa.field("prior", pa.string(), nullable=False),           # which prior the MAP fit used ("none": ML)
+    pa.field("prior_weight", pa.float64(), nullable=False),   # its weight (ΔE per nat)
+    pa.field("pinned", pa.list_(pa.string()), nullable=False),  # sliders at a range end ("Key=value (max)")
     pa.field("seconds", pa.float64(), nullable=False),
     pa.field("before_uri", pa.string(), nullable=False),
     pa.field("after_uri", pa.string(), nullable=False),
@@ -79,7 +88,7 @@ class Pair:
 
 @dataclass(frozen=True)
 class FitJobConfig:
-    """What each pair is fitted with: slider process, long side (px), optimiser settings, seed, editor."""
+    """What each pair is fitted with: slider process, long side (px), optimiser settings, prior, seed, editor."""
 
     process: str = "2003"
     size: int = 256
@@ -87,6 +96,7 @@ class FitJobConfig:
     seed: int = 0
     device: str = "cpu"
     editor: str = "fit"
+    prior: SliderPrior | None = None   # None: modeling.slider_fit.builtin_prior
 
 
 # ------------------------------------------------------------------ pairs
@@ -212,7 +222,7 @@ def fit_pair(before: bytes, after: bytes, config: FitJobConfig, pair_id: str = "
     before_t = torch.from_numpy(np.ascontiguousarray(photo.camera_rgb, dtype=np.float32)).to(device)
     neutral = spec.neutral(*photo.profile.as_shot_white())
     result = fit_sliders(before_t, camera, after_img.to(device), neutral, config.fit, spec,
-                         rng=keyed_rng(config.seed, "fit", pair_id))
+                         rng=keyed_rng(config.seed, "fit", pair_id), prior=config.prior)
     return result, photo
 
 
@@ -237,6 +247,7 @@ def result_rows(pair: Pair, result: FitResult, photo, editor: str) -> tuple[dict
                 "tone_curve": [float(v) for v in result.tone_curve] if result.tone_curve else [0.0, 0.0, 255.0, 255.0],
                 "white_balance": "Custom", "settings_sha256": settings_sha256(result)}
     fit_row = {"photo_id": pair.pair_id, "delta_e": result.delta_e, "delta_e_start": result.delta_e_start,
+               "prior": result.prior, "prior_weight": result.prior_weight, "pinned": result.pinned,
                "seconds": result.seconds, "before_uri": pair.before, "after_uri": pair.after}
     return photo_row, edit_row, fit_row
 
@@ -264,8 +275,9 @@ class FitPairFn(beam.DoFn):
             return
         self._fitted.inc()
         self._delta_e.update(int(round(result.delta_e * 1000)))
-        log.info("fit %s: ΔE %.3f -> %.3f in %.1f s", pair.pair_id, result.delta_e_start, result.delta_e,
-                 result.seconds)
+        log.info("fit %s: ΔE %.3f -> %.3f in %.1f s (prior %s, weight %g); at a range end: %s", pair.pair_id,
+                 result.delta_e_start, result.delta_e, result.seconds, result.prior, result.prior_weight,
+                 ", ".join(result.pinned) or "none")
         yield photo_row
         yield beam.pvalue.TaggedOutput(EDITS_TAG, edit_row)
         yield beam.pvalue.TaggedOutput(FITS_TAG, fit_row)
@@ -299,12 +311,43 @@ def run_pairs(folder: str, dataset: str, config: FitJobConfig, beam_args: list[s
         errors = (outputs[ERRORS_TAG], p | "PairErrors" >> beam.Create(pair_errors)) | "AllErrors" >> beam.Flatten()
         write_errors(errors, layout, STAGE)
     from pipelines.core.parquet_io import read_table
-    fitted = read_table(layout.path("fits"), ["delta_e"], required=False)
+    fitted = read_table(layout.path("fits"), ["delta_e", "pinned"], required=False)
     failed = read_table(layout.errors(STAGE), ["id"], required=False)
     delta_e = fitted.column("delta_e").to_pylist() if fitted.num_columns else []
+    pinned = fitted.column("pinned").to_pylist() if fitted.num_columns else []
     return {"pairs": len(pairs), "unpaired": len(pair_errors), "fitted": len(delta_e),
             "errors": failed.num_rows if failed.num_columns else 0,
-            "mean_delta_e": float(np.mean(delta_e)) if delta_e else float("nan")}
+            "mean_delta_e": float(np.mean(delta_e)) if delta_e else float("nan"),
+            "pinned_pairs": sum(1 for p in pinned if p)}
+
+
+# ------------------------------------------------------------------ priors
+def edits_prior(dataset: str) -> GaussianPrior:
+    """A Gaussian prior fitted to a dataset's edits/ (2003 sliders), white balance relative to photos/ as-shot."""
+    from pipelines.core.parquet_io import read_table
+    from pipelines.core.schemas import SLIDER_KEYS
+    layout = DatasetLayout(dataset)
+    edits = read_table(layout.edits, ["photo_id"] + SLIDER_KEYS).to_pylist()
+    photos = {r["photo_id"]: r for r in read_table(layout.photos, ["photo_id", "as_shot_temperature", "as_shot_tint"])
+              .to_pylist() if r["as_shot_temperature"] is not None and r["as_shot_tint"] is not None}
+    rows = [e for e in edits if e["photo_id"] in photos]
+    log.info("fit prior: %d of %d edits of %s have an as-shot white balance", len(rows), len(edits), dataset)
+    return GaussianPrior.from_edits(np.array([[r[k] for k in SLIDER_KEYS] for r in rows]),
+                                    np.array([[photos[r["photo_id"]]["as_shot_temperature"],
+                                               photos[r["photo_id"]]["as_shot_tint"]] for r in rows]),
+                                    PROCESS_2003)
+
+
+def model_prior(model_dir: str, features_path: str) -> SliderPrior:
+    """A trained model's likelihood (modeling.checkpoints folder) for one photo's features (.npy, [D])."""
+    from modeling.baselines import ExactLikelihoodModel
+    from modeling.checkpoints import load_model
+    from modeling.slider_fit import ModelPrior
+    model, _ = load_model(model_dir)
+    if not isinstance(model, ExactLikelihoodModel):
+        raise ValueError(f"{model_dir}: a prior needs a model with an exact likelihood (mlp, mdn), "
+                         f"not {type(model).__name__}")
+    return ModelPrior(model, np.load(features_path), name=f"model {model_dir}")
 
 
 # ------------------------------------------------------------------ command line
@@ -321,6 +364,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=FitConfig.adam_steps, help="Adam steps per restart (default 150)")
     p.add_argument("--size", type=int, default=256, help="long side in px the pair is fitted at (default 256)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--prior-edits", metavar="DATASET",
+                   help="fit the prior to this dataset's edits/ (default: the built-in FiveK-like prior)")
+    p.add_argument("--prior-model", metavar="MODEL_DIR", help="single pair: a trained MLP / MDN's likelihood as prior")
+    p.add_argument("--prior-features", metavar="FILE.npy", help="the BEFORE photo's features for --prior-model")
+    p.add_argument("--prior-weight", type=float, default=FitConfig.prior_weight,
+                   help=f"weight of -log prior in ΔE per nat (default {FitConfig.prior_weight}; 0: no prior)")
     p.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
     p.add_argument("--editor", default="fit", help="editor name of the edits/ rows (default 'fit')")
     p.add_argument("--xmp", metavar="FILE", help="single pair: also write the fitted sliders as a Camera Raw sidecar")
@@ -333,9 +382,16 @@ def run(argv: list[str] | None = None) -> int:
     parser = _parser()
     args, beam_args = split_args(parser, argv)
     configure_logging(args.verbose)
+    if bool(args.prior_model) != bool(args.prior_features) or (args.prior_model and (args.pairs or args.prior_edits)):
+        parser.error("--prior-model needs --prior-features, a single pair and no --prior-edits")
+    if args.prior_edits and args.process != "2003":
+        parser.error("--prior-edits fits Camera Raw 2003 edits: use --process 2003")
+    prior = (edits_prior(args.prior_edits) if args.prior_edits else
+             model_prior(args.prior_model, args.prior_features) if args.prior_model else None)
     config = FitJobConfig(process=args.process, size=args.size, seed=args.seed, device=args.device,
-                          editor=args.editor,
-                          fit=FitConfig(restarts=args.restarts, adam_steps=args.steps, tone_curve=args.tone_curve))
+                          editor=args.editor, prior=prior,
+                          fit=FitConfig(restarts=args.restarts, adam_steps=args.steps, tone_curve=args.tone_curve,
+                                        prior_weight=args.prior_weight))
     if args.pairs:
         if args.images or not args.out:
             parser.error("--pairs DIR needs --out DATASET and no BEFORE/AFTER arguments")
@@ -343,9 +399,12 @@ def run(argv: list[str] | None = None) -> int:
             parser.error("edits/ stores Camera Raw 2003 sliders (pipelines.core.schemas.EDITS): use --process 2003 with --pairs")
         t0 = time.perf_counter()
         counts = run_pairs(args.pairs, args.out, config, beam_args)
+        prior_name = (prior.name if prior else "built-in") if args.prior_weight else "none"
         print(f"photoedit fit: {counts['pairs']} pairs found, {counts['fitted']} fitted (mean ΔE76 "
-              f"{counts['mean_delta_e']:.3f}), {counts['errors']} errors ({counts['unpaired']} unpaired files) in "
-              f"{time.perf_counter() - t0:.1f} s -> {args.out} (photos/, edits/, fits/, errors/fit/)")
+              f"{counts['mean_delta_e']:.3f}; prior {prior_name}, weight {args.prior_weight:g}; "
+              f"{counts['pinned_pairs']} with a slider at a range end), {counts['errors']} errors "
+              f"({counts['unpaired']} unpaired files) in {time.perf_counter() - t0:.1f} s -> {args.out} "
+              f"(photos/, edits/, fits/, errors/fit/)")
         return 0
     if len(args.images) != 2:
         parser.error("give BEFORE AFTER, or --pairs DIR --out DATASET")
@@ -371,7 +430,9 @@ def run(argv: list[str] | None = None) -> int:
     out = {"before": before, "after": after, "process": result.spec.process,
            "sliders": {k: round(v, 4) for k, v in result.to_mapping().items()},
            "tone_curve": result.tone_curve, "delta_e": round(result.delta_e, 4),
-           "delta_e_start": round(result.delta_e_start, 4), "restart_delta_e": [round(v, 4) for v in result.restart_delta_e],
+           "delta_e_start": round(result.delta_e_start, 4),
+           "prior": {"name": result.prior, "weight": result.prior_weight, "cost": round(result.prior_cost, 4)},
+           "pinned": result.pinned, "restart_objective": [round(v, 4) for v in result.restart_objective],
            "seconds": round(result.seconds, 2), "size": args.size, "fit": asdict(config.fit)}
     print(json.dumps(out, indent=2))
     return 0

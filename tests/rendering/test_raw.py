@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from rendering.raw import (NoPixelDataError, PhotoDecodeError, UnsupportedFormatError, decode_raw,
-                           load_photo, read_camera_profile)
+                           default_crop, load_photo, read_camera_profile)
 from rendering.renderer import CameraMatrices, plain_decode
 
 
@@ -37,6 +37,11 @@ def test_real_dng_profile_tags(blackmagic_path):
     assert profile.forward_matrix1 is not None and profile.color_matrix2 is not None
     assert (profile.illuminant1, profile.illuminant2) == (17, 21)
     assert profile.baseline_exposure == pytest.approx(2.65412)
+
+
+def test_default_crop_is_applied(blackmagic_path):
+    assert default_crop(blackmagic_path) == (16, 8, 4096, 2160)  # DefaultCropOrigin / Size of the raw IFD
+    assert decode_raw(blackmagic_path).camera_rgb.shape == (3, 2160, 4096)  # of the 4128 x 2176 mosaic
 
 
 def test_decode_from_bytes_matches_path(blackmagic_path, blackmagic):
@@ -128,7 +133,7 @@ def test_pidng_dng_decodes_and_renders_neutral_grey(tmp_path):
     profile = photo.profile
     np.testing.assert_allclose(profile.color_matrix1, XYZ_TO_CAMERA_D65, atol=1e-4)
     np.testing.assert_allclose(profile.as_shot_neutral, NEUTRAL, atol=1e-4)
-    assert photo.camera_rgb.shape == (3, 64, 64)
+    assert photo.camera_rgb.shape == (3, 64, 64) and default_crop(str(tmp_path / "synthetic.dng")) is None
     # demosaiced linear camera RGB reproduces the scene (away from the patch edge)
     np.testing.assert_allclose(photo.camera_rgb[:, 8:56, 4:24], truth[8:56, 4:24].transpose(2, 0, 1), atol=0.02)
     temperature, tint = profile.as_shot_white()

@@ -93,6 +93,7 @@ def test_single_pair_prints_sliders_json(tmp_path, capsys):
     assert rc == 0
     out = json.loads(capsys.readouterr().out)
     assert out["delta_e"] < 1.0 and out["delta_e"] < out["delta_e_start"]
+    assert out["prior"]["name"] == "built-in FiveK-like" and out["prior"]["weight"] > 0 and out["pinned"] == []
     for key, tol in TOLERANCE.items():
         assert abs(out["sliders"][key] - CHANGES[key]) <= tol, (key, out["sliders"][key])
     assert read_xmp(str(tmp_path / "fit.xmp")).to_mapping()["Exposure"] == pytest.approx(out["sliders"]["Exposure"], abs=0.006)
@@ -140,10 +141,28 @@ def test_pairs_job_writes_edits_and_photos_and_error_rows(tmp_path):
             assert abs(row[key] - truths[row["photo_id"]][PROCESS_2003.index(key)]) <= tol, (row["photo_id"], key)
     assert photos.column("raw_uri").to_pylist()[0].endswith("p0_before.png")
     fits = read_table(str(dataset / "fits"), sort_by=["photo_id"]).to_pylist()
-    assert all(f["delta_e"] < 1.0 for f in fits)
+    assert all(f["delta_e"] < 1.0 and f["pinned"] == [] and f["prior_weight"] > 0 for f in fits)
     reasons = {e["id"]: e["reason"] for e in errors}
     assert set(reasons) == {"bad", "size", "lonely", "raw"}
     assert "PairError" in reasons["size"] and "64x40" in reasons["size"]
     assert "no AFTER" in reasons["lonely"]
     assert "aspect" in reasons["raw"]
     assert "bad_before.png" in reasons["bad"]
+
+
+def test_prior_from_a_datasets_edits_and_maximum_likelihood(tmp_path, capsys):
+    from pipelines.jobs.fit import edits_prior, run
+    from tests.pipelines.dataset_factory import make_dataset
+
+    layout = make_dataset(tmp_path / "ds", num_photos=3)
+    prior = edits_prior(layout.root)
+    assert prior.name == "edits (n=9)"                           # 3 photos x 3 experts
+    before, after, _ = generated_pair(0, CHANGES)
+    (tmp_path / "b.png").write_bytes(before)
+    (tmp_path / "a.tif").write_bytes(after)
+    assert run([str(tmp_path / "b.png"), str(tmp_path / "a.tif"), "--size", "48", "--restarts", "2",
+                "--prior-edits", layout.root]) == 0
+    assert json.loads(capsys.readouterr().out)["prior"]["name"] == "edits (n=9)"
+    assert run([str(tmp_path / "b.png"), str(tmp_path / "a.tif"), "--size", "48", "--restarts", "2",
+                "--prior-weight", "0"]) == 0
+    assert json.loads(capsys.readouterr().out)["prior"] == {"name": "none", "weight": 0.0, "cost": 0.0}
