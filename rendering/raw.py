@@ -328,7 +328,7 @@ def check_dng_pixel_data(src: str | bytes, label: str) -> None:
         log.debug("%s: no TIFF pixel-data check (%s)", label, exc)
 
 
-def _sniff(src: str | bytes, name: str) -> str:
+def sniff_format(src: str | bytes, name: str = "") -> str:
     """'raw', 'image' or 'unknown' from the extension, then the magic bytes (DNGs are TIFFs)."""
     label = name or (src if isinstance(src, str) else "")
     ext = os.path.splitext(label)[1].lower()
@@ -365,7 +365,7 @@ def load_photo(src: str | bytes, long_side: int | None = None, name: str = "") -
     label = _describe(src, name)
     if isinstance(src, str) and not os.path.exists(src):
         raise PhotoDecodeError(f"{label}: file not found")
-    kind = _sniff(src, name)
+    kind = sniff_format(src, name)
     if kind == "raw":
         return decode_raw(src, long_side=long_side, name=label)
     if kind == "unknown":

@@ -90,6 +90,18 @@ EVALUATION = pa.schema([                                      # one row per test
     *_slider_fields,                                          # the rendered sliders, Lightroom units
 ])
 
+FITS = pa.schema([                                            # written by `photoedit fit --pairs`
+    pa.field("photo_id", pa.string(), nullable=False),
+    pa.field("delta_e", pa.float64(), nullable=False),        # mean ΔE76 (D50) of the fitted render vs AFTER
+    pa.field("delta_e_start", pa.float64(), nullable=False),  # the same for the neutral sliders
+    pa.field("prior", pa.string(), nullable=False),           # which prior the MAP fit used ("none": ML)
+    pa.field("prior_weight", pa.float64(), nullable=False),   # its weight (ΔE per nat)
+    pa.field("pinned", pa.list_(pa.string()), nullable=False),  # sliders at a range end ("Key=value (max)")
+    pa.field("seconds", pa.float64(), nullable=False),
+    pa.field("before_uri", pa.string(), nullable=False),
+    pa.field("after_uri", pa.string(), nullable=False),
+])
+
 ERRORS = pa.schema([
     pa.field("id", pa.string(), nullable=False),             # photo id, image id or file name
     pa.field("stage", pa.string(), nullable=False),

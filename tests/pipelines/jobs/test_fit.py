@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipelines.jobs.fit import PairError, check_sizes, find_pairs
+from pipelines.jobs.fit import find_pairs
+from rendering.image_pairs import PairError, check_sizes
 
 TOLERANCE = {"Tint": 3.0, "Exposure": 0.05, "Contrast": 5.0, "Saturation": 5.0}
 
@@ -166,3 +167,33 @@ def test_prior_from_a_datasets_edits_and_maximum_likelihood(tmp_path, capsys):
     assert run([str(tmp_path / "b.png"), str(tmp_path / "a.tif"), "--size", "48", "--restarts", "2",
                 "--prior-weight", "0"]) == 0
     assert json.loads(capsys.readouterr().out)["prior"] == {"name": "none", "weight": 0.0, "cost": 0.0}
+
+
+def test_fit_pairs_transform_fits_good_pairs_and_turns_bad_ones_into_error_rows(tmp_path):
+    """FitPairs on beam.Create pairs: photos/ row per fitted pair, edits/ and fits/ rows tagged, errors."""
+    import apache_beam as beam
+    from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
+    from apache_beam.testing.util import assert_that, equal_to
+
+    from modeling.slider_fit import FitConfig
+    from pipelines.jobs.fit import EDITS_TAG, FITS_TAG, FitConfigForPairs, FitPairs, Pair
+
+    before, after, truth = generated_pair(3, CHANGES)
+    (tmp_path / "b.png").write_bytes(before)
+    (tmp_path / "a.tif").write_bytes(after)
+    (tmp_path / "junk.png").write_bytes(b"not an image")
+    pairs = [Pair("good", str(tmp_path / "b.png"), str(tmp_path / "a.tif")),
+             Pair("junk", str(tmp_path / "junk.png"), str(tmp_path / "a.tif"))]
+    config = FitConfigForPairs(size=64, fit=FitConfig(restarts=2))
+
+    def recovered(rows):
+        (row,) = rows
+        assert all(abs(row[key] - CHANGES[key]) <= tol for key, tol in TOLERANCE.items()), row
+
+    with BeamTestPipeline(runner="FnApiRunner") as p:
+        out = p | beam.Create(pairs) | FitPairs(config)
+        assert_that(out.photos | beam.Map(lambda r: r["photo_id"]), equal_to(["good"]), label="Photos")
+        assert_that(out[EDITS_TAG], recovered, label="Edits")
+        assert_that(out[FITS_TAG] | beam.Map(lambda r: (r["photo_id"], r["delta_e"] < r["delta_e_start"])),
+                    equal_to([("good", True)]), label="Fits")
+        assert_that(out["errors"] | beam.Map(lambda r: r["id"]), equal_to(["junk"]), label="Errors")
