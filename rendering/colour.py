@@ -84,11 +84,6 @@ def apply_matrix(img: torch.Tensor, m: torch.Tensor | np.ndarray) -> torch.Tenso
     return torch.einsum("bij,bjhw->bihw", m, img)
 
 
-def apply_matrix_last(values: torch.Tensor, m: np.ndarray) -> torch.Tensor:
-    """Apply a 3x3 matrix to channel-last values [..., 3]."""
-    return values @ _matrix(m, values).T
-
-
 def linear_prophoto_to_xyz(img: torch.Tensor) -> torch.Tensor:
     """Linear ProPhoto [B,3,H,W] -> CIE XYZ relative to D50 (Y of white = 1)."""
     return apply_matrix(img, PROPHOTO_TO_XYZ)
@@ -186,12 +181,6 @@ def delta_e76(lab_a: torch.Tensor, lab_b: torch.Tensor) -> torch.Tensor:
 def lab_error(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Mean per-pixel CIE76 ΔE between two linear ProPhoto batches [B,3,H,W] (D50) -> [B]."""
     return delta_e76(linear_prophoto_to_lab(a), linear_prophoto_to_lab(b)).flatten(1).mean(dim=1)
-
-
-def lab_error_rms(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Root-mean-square per-pixel CIE76 ΔE of two linear ProPhoto batches [B,3,H,W] -> [B]."""
-    d2 = ((linear_prophoto_to_lab(a) - linear_prophoto_to_lab(b)) ** 2).sum(dim=1)
-    return torch.sqrt(d2.flatten(1).mean(dim=1))
 
 
 def lab_error_stats(renders: torch.Tensor, references: torch.Tensor, reference_index: torch.Tensor | None = None,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from rendering.colour import (PROPHOTO_TO_XYZ, delta_e76, lab_error, lab_error_rms,
+from rendering.colour import (PROPHOTO_TO_XYZ, delta_e76, lab_error, lab_error_stats, xyz_to_linear_prophoto,
                               lab_to_linear_prophoto, linear_prophoto_to_lab,
                               linear_prophoto_to_srgb, prophoto_decode, prophoto_encode,
                               srgb_to_linear_prophoto, xyz_to_lab)
@@ -77,11 +77,39 @@ def test_delta_e_and_lab_errors():
     b[1] = b[1] * 0.5
     err = lab_error(a, b)
     assert err[0] < 1e-4 and err[1] > 1.0
-    rms = lab_error_rms(a, b)
-    assert rms[1] >= err[1] - 1e-9  # RMS >= mean
     d = delta_e76(linear_prophoto_to_lab(a), linear_prophoto_to_lab(b))
     assert d.shape == (2, 4, 5)
     assert torch.allclose(d[1].mean(), err[1])
+
+
+def test_lab_error_stats_chunked_and_indexed_equals_pairwise_and_colour_science():
+    rng = np.random.default_rng(0)
+    refs = torch.from_numpy(rng.uniform(0.0, 1.0, (2, 3, 8, 8)))
+    mean, rms = lab_error_stats(refs, refs)
+    assert torch.all(mean < 1e-4) and torch.all(rms < 1e-4)
+    # renders compared with shared references by index, in chunks == pairwise mean and RMS of the ΔE map
+    renders = torch.from_numpy(rng.uniform(0.0, 1.0, (3, 3, 8, 8)))
+    mean, rms = lab_error_stats(renders, refs, torch.tensor([1, 0, 1]), chunk=2)
+    pairs = refs[[1, 0, 1]]
+    de = delta_e76(linear_prophoto_to_lab(renders), linear_prophoto_to_lab(pairs)).flatten(1)
+    assert torch.allclose(mean, lab_error(renders, pairs), atol=1e-9)
+    assert torch.allclose(rms, de.pow(2).mean(dim=1).sqrt(), atol=1e-9)
+    assert torch.all(rms >= mean) and torch.all(mean > 1.0)
+    with pytest.raises(ValueError, match="reference indices"):
+        lab_error_stats(renders, refs, torch.tensor([0, 1]))
+    # two uniform colours given as XYZ (D50-relative): our D50 LAB ΔE76 == colour-science's
+    xyz_a, xyz_b = np.array([0.30, 0.25, 0.12]), np.array([0.18, 0.20, 0.30])
+    a, b = (xyz_to_linear_prophoto(torch.tensor(x, dtype=torch.float64).view(1, 3, 1, 1).expand(1, 3, 4, 4))
+            for x in (xyz_a, xyz_b))
+    mean, rms = lab_error_stats(a, b)
+    d50 = colour.CCS_ILLUMINANTS["CIE 1931 2 Degree Standard Observer"]["D50"]
+    expected = colour.delta_E(colour.XYZ_to_Lab(xyz_a, d50), colour.XYZ_to_Lab(xyz_b, d50), method="CIE 1976")
+    assert expected > 10
+    assert float(mean[0]) == pytest.approx(expected, abs=1e-3) and float(rms[0]) == pytest.approx(expected, abs=1e-3)
+    # with the D65 white the same pair would differ: the white point matters here
+    d65 = colour.CCS_ILLUMINANTS["CIE 1931 2 Degree Standard Observer"]["D65"]
+    wrong = colour.delta_E(colour.XYZ_to_Lab(xyz_a, d65), colour.XYZ_to_Lab(xyz_b, d65), method="CIE 1976")
+    assert abs(wrong - float(mean[0])) > 0.5
 
 
 def _fixture_jpeg(fixtures_dir) -> str:

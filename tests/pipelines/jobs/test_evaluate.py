@@ -3,7 +3,6 @@ import json
 import os
 import shutil
 
-import colour
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -18,13 +17,11 @@ from pipelines.core.parquet_io import parquet_files, read_table, write_table
 from pipelines.fivek.sample.generator import generate_sample
 from pipelines.core.schemas import EVALUATION, PREDICTIONS, SLIDER_KEYS
 from modeling.proposals import draw_proposals
-from rendering.colour import lab_error, lab_error_rms, lab_error_stats, xyz_to_linear_prophoto
 from rendering.image_io import encode_image
 from rendering.raw import load_photo
 from rendering.renderer import PhotoRenderer
 from rendering.sliders import PROCESS_2003
 
-D50 = colour.CCS_ILLUMINANTS["CIE 1931 2 Degree Standard Observer"]["D50"]
 SIZE = 32
 MODELS = ("mlp", "cgmvae")
 BEAM = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
@@ -75,35 +72,6 @@ def _tables(root: str) -> tuple[pa.Table, pa.Table]:
     layout = DatasetLayout(root)
     return (read_table(layout.evaluation, sort_by=SORT),
             read_table(layout.predictions, sort_by=["photo_id", "model", "proposal"]))
-
-
-# ------------------------------------------------------------------------------ LAB maths
-
-def test_lab_error_of_image_with_itself_is_zero_and_matches_colour_science():
-    rng = np.random.default_rng(0)
-    img = rng.uniform(0.0, 1.0, (2, 3, 8, 8)).astype(np.float32)
-    mean, rms = evaluate.lab_errors(img, img)
-    assert np.all(mean < 1e-4) and np.all(rms < 1e-4)
-    # renders compared with shared references by index == rendering.colour's pairwise lab_error / lab_error_rms
-    renders = rng.uniform(0.0, 1.0, (3, 3, 8, 8))
-    mean, rms = (v.numpy() for v in lab_error_stats(torch.from_numpy(renders), torch.from_numpy(img),
-                                                    torch.tensor([1, 0, 1]), chunk=2))
-    pairs = torch.from_numpy(img.astype(np.float64)[[1, 0, 1]])
-    assert np.allclose(mean, lab_error(torch.from_numpy(renders), pairs).numpy(), atol=1e-3)  # float32 LAB
-    assert np.allclose(rms, lab_error_rms(torch.from_numpy(renders), pairs).numpy(), atol=1e-3)
-    assert np.all(rms >= mean) and np.all(mean > 1.0)
-    # two uniform colours given as XYZ (D50-relative): our D50 LAB ΔE76 == colour-science's
-    xyz_a, xyz_b = np.array([0.30, 0.25, 0.12]), np.array([0.18, 0.20, 0.30])
-    images = [xyz_to_linear_prophoto(torch.tensor(x, dtype=torch.float64).view(1, 3, 1, 1).expand(1, 3, 4, 4))
-              .numpy() for x in (xyz_a, xyz_b)]
-    mean, rms = evaluate.lab_errors(images[0], images[1])
-    expected = colour.delta_E(colour.XYZ_to_Lab(xyz_a, D50), colour.XYZ_to_Lab(xyz_b, D50), method="CIE 1976")
-    assert expected > 10
-    assert mean[0] == pytest.approx(expected, abs=1e-3) and rms[0] == pytest.approx(expected, abs=1e-3)
-    # with the D65 white the same pair would differ: the white point matters here
-    d65 = colour.CCS_ILLUMINANTS["CIE 1931 2 Degree Standard Observer"]["D65"]
-    wrong = colour.delta_E(colour.XYZ_to_Lab(xyz_a, d65), colour.XYZ_to_Lab(xyz_b, d65), method="CIE 1976")
-    assert abs(wrong - mean[0]) > 0.5
 
 
 # ------------------------------------------------------------------------------ one photo

@@ -12,7 +12,7 @@ from tests.pipelines.augment_checks import AUGMENT_ARGS, IN_PROCESS, augment_out
 from tests.pipelines.dataset_factory import make_dataset
 
 pytestmark = pytest.mark.slow
-PROJECT = Path(__file__).resolve().parents[2]
+PROJECT = Path(__file__).resolve().parents[3]   # the project root (tests/pipelines/jobs/ -> .)
 
 
 def test_portable_runner_with_external_workers_gives_the_in_process_rows(tmp_path):
