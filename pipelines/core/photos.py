@@ -1,8 +1,11 @@
-"""A photos/ row opened for rendering: its raw file decoded through the storage layer, and its as-shot white."""
+"""A photos/ row opened for rendering: its raw file decoded through the storage layer, its as-shot white
+balance, and what the photo looks like unedited."""
 from __future__ import annotations
 
 import math
 from typing import Any, Mapping
+
+import numpy as np
 
 from pipelines.core import storage
 
@@ -21,3 +24,13 @@ def open_photo(photo_row: Mapping[str, Any], long_side: int | None) -> Any:
 
     uri = photo_row["raw_uri"]
     return load_photo(storage.read_bytes(uri), long_side=long_side, name=uri)
+
+
+def unedited(as_shot: tuple[float, float]) -> tuple[np.ndarray, list[float]]:
+    """(sliders [11] in Lightroom units, point curve) of an unedited photo as Lightroom shows it: Camera
+    Raw 2003's defaults (Brightness 50, Contrast 25, Shadows 5, the Medium Contrast curve) at the
+    as-shot white balance. This is evaluate's `no_adjustment` row and the report's input thumbnail."""
+    from rendering.sliders import default_look
+    from rendering.tone import MEDIUM_CONTRAST
+
+    return default_look(*as_shot), list(MEDIUM_CONTRAST)

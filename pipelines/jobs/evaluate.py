@@ -8,8 +8,8 @@ variant-0 row in features/, i.e. the FC7 of the unedited photo) and every traine
      i.e. the P-VAE of a user with no history, then p(y | x, cluster); MLP / MDN / LBN: model.sample);
   2. match them one-to-one to the chosen experts by minimum total cost (modeling.alignment: mean
      squared model-space slider difference, Hungarian method);
-  3. render every aligned proposal of every model, the as-shot neutral render (`no_adjustment`,
-     proposal -1) and, with --reference renderer, each expert's own sliders + point ToneCurve, all
+  3. render every aligned proposal of every model, the unedited photo (`no_adjustment`, proposal -1:
+     Camera Raw's default look at the as-shot white balance, pipelines.core.photos.unedited) and, with --reference renderer, each expert's own sliders + point ToneCurve, all
      in ONE batched PhotoRenderer call on the raw decoded at --size (long side);
   4. LAB error of each render against that expert's rendition: mean and RMS of the per-pixel CIE76
      ΔE, both images linear ProPhoto -> XYZ -> CIE-LAB with the D50 white
@@ -43,7 +43,7 @@ from pipelines.core.lab_summary import summarise, summary_table
 from pipelines.core.layout import DatasetLayout
 from pipelines.core.options import BEAM_HELP, make_pipeline, split_args
 from pipelines.core.parquet_io import clear_folder, read_rows, read_table, write_rows
-from pipelines.core.photos import as_shot_white, open_photo
+from pipelines.core.photos import as_shot_white, open_photo, unedited
 from pipelines.core.progress import StageProgress, WorkerProgress, stage_counters
 from pipelines.core.schemas import EVALUATION, NO_ADJUSTMENT, PREDICTIONS, SLIDER_KEYS
 from pipelines.core.seeding import keyed_rng
@@ -173,7 +173,7 @@ def evaluate_photo(photo_row: Mapping[str, Any], edits: Mapping[str, Mapping[str
                    timings: dict[str, float] | None = None) -> PhotoResult:
     """EVALUATION and PREDICTIONS rows of one photo (edits: expert -> edits/ row; fc7 [D] of variant 0).
 
-    All renders of the photo (M*E aligned proposals, the neutral render and, with the renderer
+    All renders of the photo (M*E aligned proposals, the unedited render and, with the renderer
     reference, E expert renditions) go through one `renderer.render` call. `timings`, if given,
     accumulates seconds spent in 'sampling', 'decode', 'render' and 'lab'.
     """
@@ -195,7 +195,7 @@ def evaluate_photo(photo_row: Mapping[str, Any], edits: Mapping[str, Mapping[str
 
     t = clock()
     photo = open_photo(photo_row, config.size)
-    neutral = PROCESS_2003.neutral(*as_shot_white(photo_row, photo))
+    neutral, neutral_curve = unedited(as_shot_white(photo_row, photo))
     if config.reference == "tiff":  # read before rendering: a missing TIFF fails the photo early
         references = np.stack([read_reference_tiff(tiff_uri(config.tiff_root, e, photo_row["file_name"]),
                                                    photo.shape, config.size) for e in experts])
@@ -203,7 +203,7 @@ def evaluate_photo(photo_row: Mapping[str, Any], edits: Mapping[str, Mapping[str
 
     names = list(models)
     batch = [drawn[n].lightroom[aligned[n][e]] for n in names for e in range(num_experts)] + [neutral]
-    curves: list[Any] = [None] * len(batch)
+    curves: list[Any] = [None] * (len(batch) - 1) + [neutral_curve]
     if config.reference == "renderer":
         batch += list(experts_lr)
         curves += [edits[e].get("tone_curve") for e in experts]
@@ -215,7 +215,7 @@ def evaluate_photo(photo_row: Mapping[str, Any], edits: Mapping[str, Mapping[str
     if config.reference == "renderer":
         references = renders[len(names) * num_experts + 1:]
     t = clock()
-    # candidates: M*E aligned proposals then the neutral render once per expert
+    # candidates: M*E aligned proposals then the unedited render once per expert
     candidates = np.concatenate([renders[:len(names) * num_experts],
                                  np.repeat(renders[len(names) * num_experts][None], num_experts, axis=0)])
     mean, rms = lab_errors(candidates, references, np.tile(np.arange(num_experts), len(names) + 1),

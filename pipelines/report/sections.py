@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 from modeling.metrics import histogram_jsd
 from modeling.registry import MODEL_ORDER
 from pipelines.core import storage
-from pipelines.core.photos import as_shot_white, open_photo
+from pipelines.core.photos import as_shot_white, open_photo, unedited
 from pipelines.core.schemas import NO_ADJUSTMENT
 from pipelines.report.document import DASH, Section, Table
 from pipelines.report.figures import (FIGURES, FigureInfo, plot_personalisation, plot_proposal_grid,
@@ -102,8 +102,9 @@ def plan_grid(photo_id: str, as_shot: tuple[float, float], edits: pa.Table, eval
     mine = edits.filter(pc.and_(pc.equal(edits.column("photo_id"), photo_id),
                                 pc.equal(edits.column("editor_kind"), "expert"))).sort_by("editor")
     experts = mine.column("editor").to_pylist()
-    sliders = [PROCESS_2003.neutral(*as_shot)]
-    curves: list = [None]
+    input_sliders, input_curve = unedited(as_shot)
+    sliders = [input_sliders]
+    curves: list = [input_curve]
     expert_sliders = slider_matrix(mine)
     rows = mine.column("tone_curve").to_pylist()
     delta_e: dict[str, dict[str, float]] = {}
@@ -112,7 +113,7 @@ def plan_grid(photo_id: str, as_shot: tuple[float, float], edits: pa.Table, eval
         ev = evaluation.filter(pc.equal(evaluation.column("photo_id"), photo_id))
         for r in ev.select(["model", "expert", "lab_error"]).to_pylist():
             delta_e.setdefault(r["model"], {})[r["expert"]] = r["lab_error"]
-    top_cells, top_labels = [0], ["as shot (input)"]
+    top_cells, top_labels = [0], ["unedited (input)"]
     for i, expert in enumerate(experts):
         sliders.append(expert_sliders[i])
         curves.append(rows[i])
@@ -201,7 +202,7 @@ def grid_section(inputs: Inputs, figures_dir: str, count: int, size: int, device
     if infos:
         section.paragraphs.insert(0, f"Photos: {', '.join(shown)} "
                                      f"(the first {inputs.split}-split photo ids in sorted order), thumbnails rendered from the "
-                                     f"raw files at {size} px long side. Top row: the as-shot input and each "
+                                     f"raw files at {size} px long side. Top row: the unedited input (Camera Raw defaults) and each "
                                      f"expert's rendition (with its tone curve); then per model the proposal aligned "
                                      f"to each expert (#proposal → expert) with its ΔE76.")
     else:

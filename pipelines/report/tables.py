@@ -10,6 +10,7 @@ import pyarrow as pa
 
 from pipelines.core.lab_summary import summarise
 from pipelines.core.schemas import NO_ADJUSTMENT
+from pipelines.fivek.sample.generator import CAMERA_MAKE
 from pipelines.report.document import DASH, Section, Table
 from pipelines.report.inputs import Inputs, data_counts, photoedit_version, stage_markers
 
@@ -82,10 +83,30 @@ def _unique(table: pa.Table | None, column: str) -> list:
     return sorted(set(table.column(column).to_pylist())) if table is not None and table.num_rows else []
 
 
+SAMPLE_NOTE = (
+    "About the data: this dataset is photoedit's generated sample, not MIT-Adobe FiveK. Its photos are "
+    "synthetic scenes (sky, ground, discs, texture) in Bayer DNGs of a made-up camera; its five experts are "
+    "generated styles, two modes each, whose choice and exposure lift depend on the scene's brightness "
+    "and light colour; casual users each keep one of those styles. The styles are calibrated so that the "
+    "unedited photo lies about 10 ΔE76 from the experts' renditions, the paper's FiveK figure (10.2), so "
+    "LAB errors are on FiveK's scale. What it is not: real photos or real experts' taste, and the demo's "
+    "VGG-16 has random weights, so the model ranking says nothing about FiveK.")
+
+
+def about_the_data(inputs: Inputs) -> str:
+    """What the photos are: the generated sample (with what that means), or the camera makes of real photos."""
+    makes = sorted({m for m in inputs.photos.column("camera_make").to_pylist() if m})
+    if makes == [CAMERA_MAKE]:
+        return SAMPLE_NOTE
+    return (f"About the data: {inputs.photos.num_rows} photos"
+            + (f", cameras by {', '.join(makes)}" if makes else "") + ".")
+
+
 def table_one_section(inputs: Inputs) -> Section:
     """Section 1: the Table-1-style comparison with units and definitions, and what is missing."""
     root = inputs.layout.root
     section = Section("Table 1: held-out likelihood, histogram JSD and LAB error")
+    section.paragraphs.append(about_the_data(inputs))
     scores = model_scores(inputs)
     lab = summarise(inputs.evaluation) if inputs.evaluation is not None else {}
     section.tables.append(table_one(inputs.models, scores, lab))
@@ -112,8 +133,9 @@ def table_one_section(inputs: Inputs) -> Section:
             f"each expert's rendition (reference: {', '.join(refs)}; experts {', '.join(experts)}) and the "
             f"model proposal aligned to that expert ({summary.get('proposals', '?')} proposals per photo, "
             f"aligned one-to-one by minimum total cost); per photo the mean over experts, then mean ± s.e. "
-            f"over photos. ΔE RMS: the same average of the per-image RMS ΔE. {NO_ADJUSTMENT}: the as-shot "
-            f"render with no slider changes.")
+            f"over photos. ΔE RMS: the same average of the per-image RMS ΔE. {NO_ADJUSTMENT}: the photo "
+            f"unedited, as Lightroom shows it (Camera Raw 2003 defaults: Brightness 50, Contrast 25, Shadows 5, "
+            f"Medium Contrast curve, as-shot white balance).")
         problems = cross_check(lab, inputs.eval_summary)
         if inputs.eval_summary is None:
             section.paragraphs.append("evaluation/_summary.json is missing: LAB figures come from the rows only.")

@@ -11,9 +11,9 @@ from rendering.colour import linear_prophoto_to_lab, srgb_to_linear_prophoto
 from rendering.raw import CameraProfile, Photo, read_camera_profile
 from rendering.renderer import CameraMatrices, PhotoRenderer, plain_decode, render_sliders, tone_curve_luts
 from rendering.sliders import PROCESS_2003, PROCESS_2012, SliderError
-from rendering.tone import tone_curve_lut
+from rendering.tone import MEDIUM_CONTRAST as MEDIUM_CONTRAST_PRESET, tone_curve_lut
 
-MEDIUM_CONTRAST = [0, 0, 32, 22, 64, 56, 128, 128, 192, 196, 255, 255]  # Lightroom's preset
+MEDIUM_CONTRAST = [int(v) for v in MEDIUM_CONTRAST_PRESET]  # Lightroom's preset
 
 
 def scene(h: int = 48, w: int = 64, seed: int = 0) -> torch.Tensor:

@@ -40,6 +40,7 @@ from rendering.sliders import PROCESS_2003
 log = logging.getLogger(__name__)
 
 TRUTH_FILE = "sample_truth.json"
+CAMERA_MAKE = "photoedit"                        # photos/ camera_make of every generated photo
 CAMERA_MODEL = "Sample"
 USERS_PER_PHOTOS = (20, 60)                      # each casual user edits this many photos (fewer if N is small)
 _VERSIONS = ("4.5", "4.6", "5.0", "5.2", "5.4")  # Camera Raw versions of the real catalog
@@ -155,7 +156,7 @@ def _write_metadata(root: Path, photos: list[_Photo], seed: int) -> None:
                          "tiff16": {e.lower(): f"tiff16_{e.lower()}/{p.base_name}.tif" for e in fivek.EXPERTS}},
                 "categories": {k: ("unknown" if v == "None" else v) for k, v in categories[p.photo_id].items()},
                 "id": fivek.photo_number(p.photo_id), "license": licences[p.photo_id],
-                "camera": {"make": "photoedit", "model": CAMERA_MODEL}}
+                "camera": {"make": CAMERA_MAKE, "model": CAMERA_MODEL}}
         (root / name).write_text(json.dumps(items, indent=4))
     order = keyed_rng(seed, "exposure folds").permutation(len(photos))
     n_test = int(round(0.2 * len(photos)))

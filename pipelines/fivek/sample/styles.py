@@ -15,11 +15,13 @@ import numpy as np
 
 from pipelines.fivek.layout import EXPERTS
 from pipelines.lightroom.develop_settings import round_sliders
-from rendering.sliders import PROCESS_2003
+from rendering.sliders import PROCESS_2003, default_look
+from rendering.tone import MEDIUM_CONTRAST
 
 
-# Two style modes per expert in model space, as offsets from the neutral (0 = range centre for
-# signed sliders): (Exposure, Recovery, FillLight, Blacks, Brightness, Contrast, Clarity, Vibrance, Saturation).
+# Two style modes per expert in model space (0 = range centre for signed sliders), used as
+# default look + STYLE_SCALE x (mode - default look) (`calibrated`):
+# (Exposure, Recovery, FillLight, Blacks, Brightness, Contrast, Clarity, Vibrance, Saturation).
 _MODES = {
     "A": ((0.10, -0.9, -0.8, -0.9, -0.3, 0.10, 0.1, 0.2, 0.0), (0.25, -0.6, -0.4, -0.95, 0.0, -0.1, 0.0, 0.4, 0.2)),
     "B": ((0.05, -0.5, -0.9, -0.7, -0.6, 0.50, 0.4, 0.0, -0.3), (0.15, -0.9, -0.6, -0.8, -0.2, 0.30, 0.5, 0.1, -0.6)),
@@ -29,10 +31,14 @@ _MODES = {
 }
 _WARMTH = {"A": 0.02, "B": -0.04, "C": 0.06, "D": 0.0, "E": -0.02}  # model-space Temperature offsets
 
-# Camera Raw's "Medium Contrast" point curve (flat x0, y0, x1, y1, ... in 0..255).
-MEDIUM_CONTRAST = (0.0, 0.0, 32.0, 22.0, 64.0, 56.0, 128.0, 128.0, 192.0, 196.0, 255.0, 255.0)
 # Chance that an expert's edit uses the Medium Contrast curve (mean 0.12, as in the real catalog).
 _CURVE_P = {"A": 0.04, "B": 0.36, "C": 0.04, "D": 0.12, "E": 0.04}
+# Calibration to FiveK's scale (issue 11): the unedited photo (Camera Raw's default look) is 10.2 ΔE76 from
+# the experts' renditions in Saeedi et al.; these three give 10.1 ± 0.3 on 100 sample photos at 128 px
+# (measured with the unedited render of pipelines.core.photos vs each expert's, all five experts).
+DARKEST_GAIN = 0.4      # scene brightness gains are log-uniform in [DARKEST_GAIN, 1]: -1.3 EV .. well exposed
+EXPOSURE_LIFT = 0.12    # model-space Exposure an expert adds to the darkest scene (0.12 = +0.48 EV)
+STYLE_SCALE = 0.4       # the style modes lie this fraction of their _MODES offsets away from the default look
 AS_SHOT_P = 0.06        # chance that an edit keeps the as-shot white balance (no Temperature/Tint)
 USER_NOISE = 0.09       # model-space noise of a casual user's edit (experts: 0.03)
 
@@ -79,7 +85,7 @@ def scene(rng: np.random.Generator, height: int, width: int) -> tuple[np.ndarray
         colour = rng.uniform(0.05, 1.0, 3)
         mask = ((yy - cy) ** 2 + (xx - cx) ** 2) < r * r
         img[mask] = colour * (0.7 + 0.3 * (1 - (yy[mask] - cy + r) / (2 * r)))[:, None]
-    gain = float(np.exp(rng.uniform(np.log(0.15), np.log(1.0))))           # under- to well-exposed
+    gain = float(np.exp(rng.uniform(np.log(DARKEST_GAIN), 0.0)))          # under- to well-exposed
     warmth = float(rng.uniform(0.0, 1.0))                                      # light colour
     # Warm light (warmth 1) raises red and lowers blue, cool light (0) the reverse; green stays put.
     shift = 0.3 * (2.0 * warmth - 1.0)
@@ -88,8 +94,8 @@ def scene(rng: np.random.Generator, height: int, width: int) -> tuple[np.ndarray
 
 
 def _darkness(gain: float) -> float:
-    """0 for a well-exposed scene .. 1 for the darkest (gain 0.15)."""
-    return float(np.clip(-np.log2(gain) / np.log2(1 / 0.15), 0.0, 1.0))
+    """0 for a well-exposed scene .. 1 for the darkest (gain DARKEST_GAIN)."""
+    return float(np.clip(-np.log2(gain) / np.log2(1 / DARKEST_GAIN), 0.0, 1.0))
 
 
 def _mode_probability(expert: str, darkness: float, warmth: float) -> float:
@@ -98,24 +104,30 @@ def _mode_probability(expert: str, darkness: float, warmth: float) -> float:
     return float(1.0 / (1.0 + np.exp(-6.0 * sign * (darkness - 0.5) - 2.0 * (warmth - 0.5))))
 
 
+def calibrated(mode: np.ndarray) -> np.ndarray:
+    """A style mode [9] (model space) pulled towards Camera Raw's default look by STYLE_SCALE."""
+    default = PROCESS_2003.to_model(default_look())[2:]
+    return default + STYLE_SCALE * (np.asarray(mode, dtype=np.float64) - default)
+
+
 def _styled_sliders(mode: np.ndarray, warmth_offset: float, gain: float, warmth: float,
-                    as_shot_temperature: float, noise: float, rng: np.random.Generator) -> np.ndarray:
+                    as_shot_white: tuple[float, float], noise: float, rng: np.random.Generator) -> np.ndarray:
     """Sliders [11] (Lightroom units, clipped) of a style mode [9] applied to one scene."""
     spec = PROCESS_2003
     model = np.zeros(len(spec))
-    model[0] = spec.sliders[0].to_model(as_shot_temperature) + warmth_offset - 0.08 * (warmth - 0.5)
-    model[1] = rng.normal(0.0, 0.02)
-    model[2:] = np.asarray(mode) + rng.normal(0.0, noise, len(spec) - 2)
-    model[2] += 0.45 * _darkness(gain)                                         # lift dark scenes
+    model[0] = spec.sliders[0].to_model(as_shot_white[0]) + warmth_offset - 0.08 * (warmth - 0.5)
+    model[1] = spec.sliders[1].to_model(as_shot_white[1]) + rng.normal(0.0, 0.02)
+    model[2:] = calibrated(mode) + rng.normal(0.0, noise, len(spec) - 2)
+    model[2] += EXPOSURE_LIFT * _darkness(gain)                                # lift dark scenes
     return spec.clip(spec.from_model(np.clip(model, -1.0, 1.0)))
 
 
-def expert_edit(expert: str, gain: float, warmth: float, as_shot_temperature: float,
+def expert_edit(expert: str, gain: float, warmth: float, as_shot_white: tuple[float, float],
                 rng: np.random.Generator) -> np.ndarray:
     """One expert's sliders [11] (Lightroom units) for a scene of the given gain and warmth."""
     p_mode1 = _mode_probability(expert, _darkness(gain), warmth)
     mode = _MODES[expert][int(rng.uniform() < p_mode1)]
-    return _styled_sliders(np.asarray(mode), _WARMTH[expert], gain, warmth, as_shot_temperature, 0.03, rng)
+    return _styled_sliders(np.asarray(mode), _WARMTH[expert], gain, warmth, as_shot_white, 0.03, rng)
 
 
 def _finish(sliders: np.ndarray, as_shot_white: tuple[float, float], curve_p: float,
@@ -133,7 +145,7 @@ def _finish(sliders: np.ndarray, as_shot_white: tuple[float, float], curve_p: fl
 def expert_styled_edit(expert: str, gain: float, warmth: float, as_shot_white: tuple[float, float],
                        rng: np.random.Generator) -> StyledEdit:
     """An expert's whole edit (catalog-rounded sliders, as-shot WB ~6 %, Medium Contrast ~12 % overall)."""
-    sliders = expert_edit(expert, gain, warmth, as_shot_white[0], rng)
+    sliders = expert_edit(expert, gain, warmth, as_shot_white, rng)
     return _finish(sliders, as_shot_white, _CURVE_P[expert], rng)
 
 
@@ -149,5 +161,5 @@ def user_styled_edit(style: UserStyle, gain: float, warmth: float, as_shot_white
                      rng: np.random.Generator) -> StyledEdit:
     """A casual user's edit: always their preferred cluster, with three times an expert's noise."""
     mode = np.clip(np.asarray(_MODES[style.expert][style.mode]) + np.asarray(style.shift), -1.0, 1.0)
-    sliders = _styled_sliders(mode, style.warmth, gain, warmth, as_shot_white[0], USER_NOISE, rng)
+    sliders = _styled_sliders(mode, style.warmth, gain, warmth, as_shot_white, USER_NOISE, rng)
     return _finish(sliders, as_shot_white, style.curve_p, rng)

@@ -14,8 +14,9 @@ from pipelines.commands import sample as sample_command
 from pipelines.fivek.sample import generator as sample
 from pipelines.lightroom.catalog import collection_edits, collection_names
 from pipelines.lightroom.lua_table import parse_lua_table
-from pipelines.fivek.sample.styles import (AS_SHOT_P, EXPERTS, MEDIUM_CONTRAST, expert_styled_edit, user_style,
-                                     user_styled_edit)
+from pipelines.fivek.layout import EXPERTS
+from pipelines.fivek.sample.styles import AS_SHOT_P, expert_styled_edit, user_style, user_styled_edit
+from rendering.tone import MEDIUM_CONTRAST
 from pipelines.core.seeding import keyed_rng
 from pipelines.fivek.sample.synthetic_raw import synthetic_profile
 from rendering.image_io import read_image

@@ -282,3 +282,16 @@ def test_grid_rows_show_experts_only_not_casual_users(dataset):
     experts = sorted(set(edits.filter(pc.equal(edits.column("photo_id"), user["photo_id"])).column("editor").to_pylist()))
     assert len(plan.cells[0]) == 1 + len(experts)
     assert not any("u001" in label for label in plan.labels[0])
+
+
+def test_report_says_what_a_generated_sample_is_and_is_not(tmp_path):
+    from pipelines.fivek.sample.generator import CAMERA_MAKE
+    from pipelines.report.tables import SAMPLE_NOTE, about_the_data
+
+    layout = make_dataset(tmp_path / "real", num_photos=2)
+    real = load_inputs(layout)
+    assert about_the_data(real) == "About the data: 2 photos, cameras by Test."
+    photos = real.photos.set_column(real.photos.schema.get_field_index("camera_make"), "camera_make",
+                                    pa.array([CAMERA_MAKE] * 2))
+    assert about_the_data(dataclasses.replace(real, photos=photos)) == SAMPLE_NOTE
+    assert "not MIT-Adobe FiveK" in SAMPLE_NOTE and "10.2" in SAMPLE_NOTE
