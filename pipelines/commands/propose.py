@@ -27,10 +27,8 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import logging
 import os
-import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -39,6 +37,7 @@ import torch
 
 from modeling.checkpoints import load_model
 from modeling.diversity import DEFAULT_MIN_DISTANCE, cluster_weights, diverse_proposals
+from pipelines.core import storage
 from pipelines.core.console import configure_logging
 from pipelines.lightroom.develop_settings import process_of, settings_sliders
 from pipelines.lightroom.xmp import CameraRawSettings, write_xmp
@@ -235,8 +234,7 @@ def _dataset_raw_uris(root: str) -> dict[str, str]:
 # ------------------------------------------------------------------ per photo
 def decode_photo(path: str, size: int):
     """(Photo, source bytes) of a DNG / raw / JPEG / PNG / TIFF file at long side `size`."""
-    with open(path, "rb") as f:
-        data = f.read()
+    data = storage.read_bytes(path)
     return _decode_bytes(data, size, path), data
 
 
@@ -290,15 +288,13 @@ def propose_photo(path: str, model, spec: SliderSpec, weights: np.ndarray | None
                     config.min_distance, config.n)
     sliders = spec.clip(spec.from_model(selection.sliders))
     previews = renderer.render(photo, sliders, spec=spec)
-    os.makedirs(config.out, exist_ok=True)
     proposals = []
     for k, (lr, ym, cluster, image) in enumerate(zip(sliders, selection.sliders, selection.clusters, previews), 1):
         settings = CameraRawSettings(lr, spec, white_balance="Custom",
                                      process_version=config.process_version if spec.process == "2003" else "6.7")
         xmp_path = write_xmp(os.path.join(config.out, f"{stem}_proposal{k}.xmp"), settings)
-        jpg_path = os.path.join(config.out, f"{stem}_proposal{k}.jpg")
-        with open(jpg_path, "wb") as f:
-            f.write(encode_image(image, fmt="jpeg", space="srgb", bits=8))
+        jpg_path = storage.write_bytes(os.path.join(config.out, f"{stem}_proposal{k}.jpg"),
+                                       encode_image(image, fmt="jpeg", space="srgb", bits=8))
         proposals.append({"k": k, "cluster": int(cluster), "xmp": xmp_path, "preview": jpg_path,
                           "sliders": spec.to_mapping(lr), "model_space": [round(float(v), 6) for v in ym]})
     standard = os.path.join(config.out, f"{stem}.xmp")
@@ -390,13 +386,13 @@ def load_history(args, feature_fn: FeatureFn, renderer, spec: SliderSpec, featur
 def run(argv: list[str] | None = None) -> int:
     """`photoedit propose`: proposals per photo; 0 when all photos worked, 1 if any failed, 2 on bad setup."""
     args = _parser().parse_args(argv)
-    configure_logging(args.verbose)
+    configure_logging(args.verbose, os.path.join(os.path.abspath(args.out), "_logs"), "propose")
     from rendering.renderer import PhotoRenderer
 
     try:
         model, config = load_model(args.model, device=args.device)
     except Exception as exc:
-        print(f"photoedit propose: cannot load model {args.model}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        log.error("propose: cannot load model %s: %s: %s", args.model, type(exc).__name__, exc)
         return 2
     spec = spec_for(str(config.get("slider_process", "2003")))
     renderer = PhotoRenderer(device=args.device)
@@ -410,7 +406,7 @@ def run(argv: list[str] | None = None) -> int:
             try:
                 history = load_history(args, feature_fn, renderer, spec, model.feature_dim)
             except HistoryError as exc:
-                print(f"photoedit propose: {exc}", file=sys.stderr)
+                log.error("propose: %s", exc)
                 return 2
             weights = cluster_weights(model, history.x, history.y)
             history_note = (f"history {len(history.x)} edits ({len(history.skipped)} skipped), cluster weights "
@@ -431,16 +427,13 @@ def run(argv: list[str] | None = None) -> int:
         except Exception as exc:  # one bad photo: report, go on
             failures.append({"photo": path, "reason": f"{type(exc).__name__}: {exc}"})
             log.error("propose failed for %s: %s: %s", path, type(exc).__name__, exc)
-    os.makedirs(args.out, exist_ok=True)
+    storage.make_folder(args.out)
     sheet = contact_sheet(rows, os.path.join(args.out, "contact_sheet.png")) if rows else None
     summary = {"model": args.model, "model_kind": config.get("model"), "process": spec.process,
                "cluster_weights": None if weights is None else [float(w) for w in weights],
                "min_distance": args.min_distance, "contact_sheet": sheet,
                "photos": [{k: v for k, v in r.items() if k != "thumbnails"} for r in rows], "failed": failures}
-    with open(os.path.join(args.out, "proposals.json"), "w", encoding="utf-8") as f:
-        json.dump(summary, f, indent=2)
-    print(f"photoedit propose: {len(rows)} photo(s), {sum(len(r['proposals']) for r in rows)} proposals "
-          f"-> {args.out} (contact sheet {sheet}); {history_note}; {len(failures)} failed")
-    for failure in failures:
-        print(f"  FAILED {failure['photo']}: {failure['reason']}", file=sys.stderr)
+    storage.write_json(os.path.join(args.out, "proposals.json"), summary)
+    log.info("propose: %d photo(s), %d proposals -> %s (contact sheet %s); %s; %d failed", len(rows),
+             sum(len(r["proposals"]) for r in rows), args.out, sheet, history_note, len(failures))
     return 1 if failures else 0

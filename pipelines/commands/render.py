@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 
+from pipelines.core import storage
 from pipelines.core.console import configure_logging
 from rendering.image_io import encode_image, format_for_path
 from rendering.raw import PhotoDecodeError, load_photo
@@ -70,12 +71,11 @@ def run(argv: list[str] | None = None) -> int:
         sliders = spec.from_mapping(settings, temperature, tint)
         image = PhotoRenderer(args.device).render(photo, sliders[None], [curve], spec=spec)[0]
     except (SliderError, PhotoDecodeError, ValueError) as exc:
-        print(f"photoedit render: error: {exc}", file=sys.stderr)
+        log.error("render: %s", exc)
         return 2
     space, bits = ("prophoto", 16) if fmt == "tiff" else ("srgb", 8)
     data = encode_image(image, fmt=fmt, space=space, bits=bits)
-    with open(args.output, "wb") as fh:
-        fh.write(data)
+    storage.write_bytes(args.output, data)
     shown = ", ".join(f"{k}={v:g}" for k, v in spec.to_mapping(sliders).items())
     print(f"wrote {args.output} ({image.shape[2]}x{image.shape[1]}, {bits}-bit {space}, "
           f"process {spec.process}): {shown}")
