@@ -115,6 +115,16 @@ def _unescape(text: str) -> str:
     return text.encode("latin-1", "backslashreplace").decode("unicode_escape", "replace")
 
 
+class ConsoleHandler(logging.StreamHandler):
+    """The terminal handler: a line written while a progress bar is shown goes above the bar."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from tqdm import tqdm
+
+        with tqdm.external_write_mode(file=self.stream):
+            super().emit(record)
+
+
 class ConsoleFormatter(logging.Formatter):
     """Plain messages; warnings and errors prefixed with their level."""
 
@@ -138,7 +148,7 @@ def configure_logging(verbose: bool = False, log_dir: str | None = None, command
             root.removeHandler(handler)
     if _capture is not None and log_dir is not None and not verbose:
         _move_capture(log_dir, command)
-    console = logging.StreamHandler(_capture.console if _capture else sys.stderr)
+    console = ConsoleHandler(_capture.console if _capture else sys.stderr)
     if verbose:
         console.setFormatter(logging.Formatter(FILE_FORMAT))
     else:

@@ -188,5 +188,5 @@ def write_catalog(path: str, records: Iterable[CatalogRecord]) -> int:
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
-    log.info("wrote catalog %s: %d edits of %d files", path, count, len(rows.files))
+    log.debug("wrote catalog %s: %d edits of %d files", path, count, len(rows.files))
     return count

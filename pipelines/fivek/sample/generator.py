@@ -268,7 +268,7 @@ def generate_sample(out: str, photos: int = 100, seed: int = 0, users: int = 0,
     truth_path = root / TRUTH_FILE
     truth_path.write_text(json.dumps({"seed": seed, "photos": photos, "users": users,
                                       "size": [config.width, config.height], "edits": truth}, indent=1))
-    log.info("sample: %d photos, %d expert + %d user edits in %.1f s", photos, 5 * photos, user_edits,
+    log.debug("sample: %d photos, %d expert + %d user edits in %.1f s", photos, 5 * photos, user_edits,
              time.monotonic() - started)
     return SampleSummary(root=str(root), photos=photos, expert_edits=len(fivek.EXPERTS) * photos, user_edits=user_edits,
                          users=users, catalog=str(catalog), truth=str(truth_path))
