@@ -46,7 +46,7 @@ def cell_counts(spec: SliderSpec = PROCESS_2003) -> np.ndarray:
             width = float(s.to_model(MIRED_REFERENCE_K + step / 2) - s.to_model(MIRED_REFERENCE_K - step / 2))
         else:
             width = 2.0 * step / (s.high - s.low)
-        counts.append(max(int(round(2.0 / width)), 1))
+        counts.append(max(round(2.0 / width), 1))
     return np.asarray(counts, dtype=np.float64)
 
 
@@ -63,7 +63,7 @@ class SliderParams(NamedTuple):
     logvar: torch.Tensor
     atom_logit: torch.Tensor
 
-    def gather(self, dim: int, index: torch.Tensor) -> "SliderParams":
+    def gather(self, dim: int, index: torch.Tensor) -> SliderParams:
         """The rows of `index` (broadcast over the slider axis) along `dim` of every field."""
         return SliderParams(*(torch.gather(t, dim, index) for t in self))
 
@@ -76,7 +76,7 @@ def cell_bounds(y: torch.Tensor, counts: torch.Tensor = CELL_COUNTS) -> tuple[to
     """
     n = counts.to(y.device)
     width = 2.0 / n
-    k = torch.round((y.to(torch.float64) + 1.0) / width).clamp(min=torch.zeros_like(n), max=n)
+    k = cell_index(y, counts).clamp(min=torch.zeros_like(n), max=n)
     lo = torch.where(k <= 0, torch.full_like(k, -OPEN_EDGE), -1.0 + (k - 0.5) * width)
     hi = torch.where(k >= n, torch.full_like(k, OPEN_EDGE), -1.0 + (k + 0.5) * width)
     return lo, hi
@@ -98,11 +98,14 @@ def log_normal_interval(lo: torch.Tensor, hi: torch.Tensor, mean: torch.Tensor,
     return log_b + torch.log(-torch.expm1(log_a - log_b))
 
 
-def holds_neutral(y: torch.Tensor, counts: torch.Tensor = CELL_COUNTS) -> torch.Tensor:
+def cell_index(y: torch.Tensor, counts: torch.Tensor = CELL_COUNTS) -> torch.Tensor:
+    """Lattice cell k (0..n, float64) of each slider value y [..., 11] (model space)."""
+    return torch.round((y.to(torch.float64) + 1.0) * counts.to(y.device) / 2.0)
+
+
+def holds_neutral(y: torch.Tensor) -> torch.Tensor:
     """Whether the cell of each slider value y [..., 11] is the cell of that slider's neutral value (bool)."""
-    n = counts.to(y.device)
-    index = lambda v: torch.round((v.to(torch.float64) + 1.0) * n / 2.0)  # noqa: E731
-    return index(y) == index(NEUTRAL.to(y.device))
+    return cell_index(y) == cell_index(NEUTRAL.to(y.device))
 
 
 def slider_log_probs(y: torch.Tensor, params: SliderParams) -> torch.Tensor:

@@ -55,10 +55,10 @@ def grouped_mean_se(values: np.ndarray, groups: np.ndarray) -> tuple[float, floa
     """Average values within each group (photo / user), then mean, s.e. and count over groups."""
     means = group_means(values, groups)
     mean, se = mean_se(means)
-    return mean, se, int(len(means))
+    return mean, se, len(means)
 
 
-def _batches(x: "torch.Tensor | EditsData", rows: int, batch_size: int):
+def _batches(x: torch.Tensor | EditsData, rows: int, batch_size: int):
     """(start, features [b, D]) over rows of features or an EditsData."""
     for start in range(0, rows, batch_size):
         stop = min(start + batch_size, rows)
@@ -66,7 +66,7 @@ def _batches(x: "torch.Tensor | EditsData", rows: int, batch_size: int):
 
 
 @torch.no_grad()
-def log_likelihood_weights(model, x: "torch.Tensor | EditsData", y: torch.Tensor, num_samples: int,
+def log_likelihood_weights(model, x: torch.Tensor | EditsData, y: torch.Tensor, num_samples: int,
                            batch_size: int = 256, seed: int = 0) -> torch.Tensor:
     """log importance weights [N, S] of log p(y_i | x_i) (S = 1 for exact models), seeded."""
     model.eval()
@@ -76,7 +76,7 @@ def log_likelihood_weights(model, x: "torch.Tensor | EditsData", y: torch.Tensor
     return torch.cat(out).double() if out else torch.zeros(0, 1, dtype=torch.float64)
 
 
-def predictive_log_likelihood(model, x: "torch.Tensor | EditsData", y: torch.Tensor,
+def predictive_log_likelihood(model, x: torch.Tensor | EditsData, y: torch.Tensor,
                               num_samples: int = DEFAULT_IS_SAMPLES, batch_size: int = 256,
                               seed: int = 0) -> np.ndarray:
     """log p(y_i | x_i) [N] (nats); x is features [N, D] or an EditsData."""
@@ -127,7 +127,7 @@ def slider_jsd(true: np.ndarray, sampled: np.ndarray, bins: int = DEFAULT_BINS,
 
 
 @torch.no_grad()
-def sample_rows(model, x: "torch.Tensor | EditsData", n: int, seed: int = 0, batch_size: int = 256) -> np.ndarray:
+def sample_rows(model, x: torch.Tensor | EditsData, n: int, seed: int = 0, batch_size: int = 256) -> np.ndarray:
     """n model samples per row of x [N, D] (or per edit of an EditsData): [N, n, 11] in model space."""
     model.eval()
     gen = torch.Generator(device=model.device).manual_seed(seed)
@@ -170,10 +170,10 @@ def jsd_scores(model, data: EditsData, bins: int = DEFAULT_BINS, per_image_sampl
         "jsd_se": float(np.std(boot, ddof=1)) if len(boot) > 1 else 0.0,
         "jsd_per_slider": [float(v) for v in per_slider], "jsd_sliders": PROCESS_2003.names,
         "jsd_bins": bins, "jsd_bin_centres": "neutral value of each slider", "jsd_log_base": JSD_BASE,
-        "jsd_bootstrap": len(boot), "jsd_samples": int(len(one)),
+        "jsd_bootstrap": len(boot), "jsd_samples": len(one),
         "jsd_per_image": image_mean, "jsd_per_image_se": image_se,
         "jsd_per_image_samples": per_image_samples, "jsd_per_image_bins": per_image_bins,
-        "jsd_images": int(len(first)),
+        "jsd_images": len(first),
     }, boot
 
 
@@ -207,7 +207,7 @@ def score_model(model, data: EditsData, num_samples: int = DEFAULT_IS_SAMPLES, b
     log_w = log_likelihood_weights(model, data, data.y, num_samples, seed=seed)
     ll = log_mean_exp(log_w, dim=1).numpy()
     ll_mean, ll_se, n_photos = grouped_mean_se(ll, data.photo_ids)
-    summary = {"ll": ll_mean, "ll_se": ll_se, "ll_photos": n_photos, "ll_edits": int(len(ll)),
+    summary = {"ll": ll_mean, "ll_se": ll_se, "ll_photos": n_photos, "ll_edits": len(ll),
                "ll_per_edit_mean": float(ll.mean()) if len(ll) else float("nan"),
                "ll_num_samples": int(log_w.shape[1]), "ll_convergence": convergence(log_w),
                "ll_units": "nats per edit, Lightroom step cells in model space, censored at the range ends"}

@@ -17,7 +17,8 @@ import torch
 
 from modeling import networks
 from modeling.cluster_init import kmeans
-from modeling.likelihood import ATOM_SLIDERS, SliderParams, cell_bounds, holds_neutral, log_normal_interval, slider_log_probs
+from modeling.likelihood import (ATOM_SLIDERS, SliderParams, cell_bounds, holds_neutral, log_normal_interval,
+                                 slider_log_probs)
 from modeling.networks import NUM_SLIDERS, SliderModel, multinomial, sample_sliders
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,11 @@ def per_slider_log_probs(y: torch.Tensor, params: SliderParams) -> torch.Tensor:
     return slider_log_probs(y[:, None, :], SliderParams(*(t[None] for t in params)))
 
 
+def log_standard_normal(t: torch.Tensor) -> torch.Tensor:
+    """log N(t; 0, 1), elementwise."""
+    return -0.5 * t * t - 0.5 * math.log(2 * math.pi)
+
+
 def truncated_moments(lo: torch.Tensor, hi: torch.Tensor, mean: torch.Tensor,
                       logvar: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """E[Y] and E[Y^2] of Y ~ N(mean, exp(logvar)) restricted to (lo, hi], elementwise (float64)."""
@@ -74,8 +80,7 @@ def truncated_moments(lo: torch.Tensor, hi: torch.Tensor, mean: torch.Tensor,
     std = var.sqrt()
     a, b = (lo - mean) / std, (hi - mean) / std
     log_z = log_normal_interval(lo, hi, mean, logvar)
-    log_phi = lambda t: -0.5 * t * t - 0.5 * math.log(2 * math.pi)  # noqa: E731
-    pa, pb = torch.exp(log_phi(a) - log_z), torch.exp(log_phi(b) - log_z)
+    pa, pb = torch.exp(log_standard_normal(a) - log_z), torch.exp(log_standard_normal(b) - log_z)
     first = (mean + std * (pa - pb)).clamp(min=lo, max=hi)
     centred = var * (1.0 + a * pa - b * pb)                       # E[(Y - mean)^2]
     second = centred.clamp_min(0.0) + 2.0 * mean * first - mean * mean

@@ -28,13 +28,13 @@ POSTERIORS = ("amortised", "exact")
 def user_curves(model, data: EditsData, rows: np.ndarray, held_out: int, max_history: int,
                 num_samples: int, generator: torch.Generator) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """One user's (LL_k [K+1], max posterior probability [K+1]) per posterior kind, k = 0..K history edits."""
-    test_rows, pool = rows[:held_out], rows[held_out:held_out + max_history]
-    x_at = lambda r: data.x_at(torch.from_numpy(r)).to(model.device)  # noqa: E731
-    y_at = lambda r: data.y[torch.from_numpy(r)].to(model.device)  # noqa: E731
-    test_lik = model.cluster_log_likelihoods(x_at(test_rows), y_at(test_rows), num_samples, generator)  # [H, L]
+    (x_test, y_test), (x_pool, y_pool) = (
+        (data.x_at(torch.from_numpy(r)).to(model.device), data.y[torch.from_numpy(r)].to(model.device))
+        for r in (rows[:held_out], rows[held_out:held_out + max_history]))
+    test_lik = model.cluster_log_likelihoods(x_test, y_test, num_samples, generator)          # [H, L]
     log_pi = model.log_prior_weights()
-    evidence = {"amortised": model.cluster_potentials(x_at(pool), y_at(pool)),
-                "exact": model.cluster_log_likelihoods(x_at(pool), y_at(pool), num_samples, generator)}
+    evidence = {"amortised": model.cluster_potentials(x_pool, y_pool),
+                "exact": model.cluster_log_likelihoods(x_pool, y_pool, num_samples, generator)}
     out = {}
     for kind, per_edit in evidence.items():
         cumulative = torch.cat([torch.zeros_like(log_pi)[None], per_edit.cumsum(0)])        # [K+1, L]
@@ -46,13 +46,13 @@ def user_curves(model, data: EditsData, rows: np.ndarray, held_out: int, max_his
 
 def _summarise(per_user: list[tuple[np.ndarray, np.ndarray]]) -> dict:
     """Mean and s.e. over users of LL_k, of the gain LL_k - LL_0 and of the max posterior probability."""
-    full = max(len(ll) for ll, _ in per_user)
-    out = {"ll": [], "ll_se": [], "gain": [], "gain_se": [], "max_posterior": []}
-    for k in range(full):
+    out: dict[str, list[float]] = {"ll": [], "ll_se": [], "gain": [], "gain_se": [], "max_posterior": []}
+    for k in range(max(len(ll) for ll, _ in per_user)):
         present = [(ll, mp) for ll, mp in per_user if len(ll) > k]
-        m, s = mean_se(np.array([ll[k] for ll, _ in present]))
-        gm, gs = mean_se(np.array([ll[k] - ll[0] for ll, _ in present]))
-        out["ll"].append(m), out["ll_se"].append(s), out["gain"].append(gm), out["gain_se"].append(gs)
+        for key, stats in (("ll", mean_se(np.array([ll[k] for ll, _ in present]))),
+                           ("gain", mean_se(np.array([ll[k] - ll[0] for ll, _ in present])))):
+            out[key].append(stats[0])
+            out[f"{key}_se"].append(stats[1])
         out["max_posterior"].append(float(np.mean([mp[k] for _, mp in present])))
     return out
 

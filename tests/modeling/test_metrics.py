@@ -49,7 +49,7 @@ def test_an_atom_at_neutral_is_matched_by_a_model_centred_on_it():
     assert histogram_jsd(atoms, centred, bins=20) < histogram_jsd(atoms, shifted, bins=20)
     # the former equal 20 bins on [-1, 1] put an edge at 0 and rank them the other way round
     old = np.linspace(-1, 1, 21)
-    hist = lambda v: np.histogram(v, old)[0] / len(v)  # noqa: E731
+    hist = lambda v: np.histogram(v, old)[0] / len(v)
     assert jensenshannon(hist(atoms), hist(centred), base=2) ** 2 > jensenshannon(hist(atoms), hist(shifted), base=2) ** 2
 
 
