@@ -1,8 +1,8 @@
 """Building blocks shared by every slider model: the model base class (feature standardisation, an
 optional PCA projection stored with the checkpoint, input dropout), MLPs conditioned on features x
 (first layer split so W_x x is computed once per photo, not once per latent sample) and the
-diagonal-Gaussian maths (log-density and KL of latents, bounded mean / log-variance heads).
-Sliders themselves are scored by modeling.likelihood (cells of the Lightroom step lattice)."""
+diagonal-Gaussian maths of latents (log-density, KL), and the slider heads (bounded mean and
+log-variance, atom logit) with their sampler. Sliders are scored by modeling.likelihood."""
 from __future__ import annotations
 
 import math
@@ -17,8 +17,8 @@ NUM_SLIDERS = 11
 LOG_2PI = math.log(2.0 * math.pi)
 # Output heads keep predictions in a sensible range of model space [-1, 1]:
 MEAN_SCALE = 1.1                          # mean = 1.1 tanh(.) reaches the range ends (many sliders sit at -1)
-# std in [1e-5, 1] model units. The floor is far below the smallest Lightroom step (Exposure: 0.0025),
-# so a model can put a whole cell's mass on an atom and the likelihood does not depend on it.
+# std in [1e-5, 1] model units. The floor is far below the smallest Lightroom step (Exposure: 0.0025), so
+# a sharp slider (a value other than neutral that editors keep exactly) can put a whole cell's mass on it.
 LOGVAR_MIN, LOGVAR_MAX = 2 * math.log(1e-5), 0.0
 STD_INIT = 0.1                            # std of a slider head whose raw output is 0
 ATOM_INIT = 0.1                           # atom probability of a slider head whose raw output is 0
