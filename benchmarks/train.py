@@ -4,8 +4,10 @@ share of the epoch spent slicing/moving minibatches ("data loading"), on CPU and
     python benchmarks/train.py                      # 15 000 x 4096, 1 epoch per model, all models
     python benchmarks/train.py --epochs 2 --devices cpu cuda --models cgmvae mlp
 
-Each (model, device) runs in its own subprocess so that peak RSS (resource.getrusage) belongs to it.
-Epoch time includes one pass over a 1 500-edit validation set (the early-stopping objective).
+Each model has `photoedit train`'s default setting (modeling.search.DEFAULTS; --hidden overrides the
+width). Each (model, device) runs in its own subprocess so that peak RSS (resource.getrusage) belongs
+to it. Epoch time includes the validation LL on a 1 500-edit set (early stopping; importance-sampled
+for the VAEs and the LBN).
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ sys.path.insert(0, __file__.rsplit("/benchmarks/", 1)[0])
 
 from modeling.data import EditsData  # noqa: E402
 from modeling.registry import MODELS  # noqa: E402
+from modeling.search import default_kwargs  # noqa: E402
 from modeling.training import TrainConfig, new_model, train  # noqa: E402
 
 
@@ -50,10 +53,7 @@ def run_one(model_name: str, device: str, rows: int, dim: int, epochs: int, batc
     train_data.users = np.arange(rows) // 50  # pseudo-users of 50 edits for the P-VAE
     val_data.users = np.arange(1500) // 50
     gen_seconds = time.perf_counter() - t0
-    kwargs = {"hidden": hidden}
-    if model_name in ("cgmvae", "pvae"):
-        kwargs.update(num_clusters=3, latent_dim=2)
-    model = new_model(model_name, train_data, seed=0, **kwargs)
+    model = new_model(model_name, train_data, seed=0, **{**default_kwargs(model_name), "hidden": hidden})
     if device.startswith("cuda"):
         train_data, val_data = train_data.to(device), val_data.to(device)
         torch.cuda.reset_peak_memory_stats()
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
             out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
             rows.append(json.loads(out.strip().splitlines()[-1]))
     print(f"training speed: {args.rows} x {args.dim} features, batch {args.batch_size}, hidden {args.hidden}, "
-          f"{args.epochs} epoch(s) per model; epoch = train pass + 1500-edit validation pass")
+          f"{args.epochs} epoch(s) per model, default settings; epoch = train pass + 1500-edit validation LL")
     print("| model | device | threads | s / epoch | data loading share | peak RSS (MiB) | peak CUDA (MiB) | parameters |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:

@@ -3,19 +3,19 @@
 Generative model: s ~ Cat(pi), z | s ~ N(mu_s, diag sigma_s^2), y | x, z ~ N(m(x, z), diag v(x, z)).
 Recognition: q(s | x, y) a softmax MLP, q(z | x, y, s) a Gaussian MLP on (one-hot s, x, y).
 Training maximises the VLB with s summed out exactly over the L clusters and z reparameterised
-(the z-KL in closed form). L = 1 is the plain conditional VAE.
+(the z-KL in closed form). L = 1 is the plain conditional VAE. p(y | x, z) is read through
+modeling.likelihood (Lightroom step cells, censored at the range ends).
 """
 from __future__ import annotations
-
-import math
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from modeling.networks import (NUM_SLIDERS, ConditionalMLP, SliderModel, gaussian_kl,
-                               gaussian_log_prob, multinomial, randn, slider_head)
+from modeling.likelihood import SliderParams, slider_log_prob
+from modeling.networks import (HEAD_WIDTH, NUM_SLIDERS, ConditionalMLP, SliderModel, gaussian_kl, gaussian_log_prob,
+                               log_mean_exp, multinomial, randn, sample_sliders, slider_head)
 
 IS_CHUNK = 50
 WARMUP_SMOOTHING = 0.1  # k-means targets t become q(s) = (1 - 0.1) onehot(t) + 0.1 / L during warm-up
@@ -27,24 +27,25 @@ def warmup_objective(log_q: torch.Tensor, terms: torch.Tensor, log_pi: torch.Ten
     L = log_q.shape[-1]
     q = F.one_hot(targets, L).to(terms.dtype) * (1 - WARMUP_SMOOTHING) + WARMUP_SMOOTHING / L
     vlb = (q * (terms + log_pi[None] - torch.log(q))).sum(-1)
-    return vlb + torch.gather(log_q, 1, targets[:, None])[:, 0]  # importance samples evaluated at once (memory bound: B x chunk decoder passes)
+    return vlb + torch.gather(log_q, 1, targets[:, None])[:, 0]
 
 
 class CGMVAE(SliderModel):
     """Categorical-Gaussian-mixture VAE over slider vectors y [B, 11] given features x [B, D]."""
 
     def __init__(self, feature_dim: int, num_clusters: int = 3, latent_dim: int = 2,
-                 hidden: int = 128, layers: int = 2, prior_spread: float = 2.0):
+                 hidden: int = 128, layers: int = 2, prior_spread: float = 2.0, **encoder):
         super().__init__(feature_dim, num_clusters=num_clusters, latent_dim=latent_dim,
-                         hidden=hidden, layers=layers, prior_spread=prior_spread)
+                         hidden=hidden, layers=layers, prior_spread=prior_spread, **encoder)
         L, Z = num_clusters, latent_dim
         self.num_clusters, self.latent_dim = L, Z
         self.prior_logits = nn.Parameter(torch.zeros(L))
         self.prior_mu = nn.Parameter(prior_spread * torch.randn(L, Z) if L > 1 else torch.zeros(L, Z))
         self.prior_logvar = nn.Parameter(torch.zeros(L, Z))
-        self.decoder = ConditionalMLP(feature_dim, Z, hidden, layers, 2 * NUM_SLIDERS)
-        self.cluster_net = ConditionalMLP(feature_dim, NUM_SLIDERS, hidden, layers, L)   # q(s|x,y)
-        self.latent_net = ConditionalMLP(feature_dim, NUM_SLIDERS + L, hidden, layers, 2 * Z)  # q(z|x,y,s)
+        D = self.input_dim
+        self.decoder = ConditionalMLP(D, Z, hidden, layers, HEAD_WIDTH)
+        self.cluster_net = ConditionalMLP(D, NUM_SLIDERS, hidden, layers, L)   # q(s|x,y)
+        self.latent_net = ConditionalMLP(D, NUM_SLIDERS + L, hidden, layers, 2 * Z)  # q(z|x,y,s)
         # q(s | .) starts uniform so every cluster's decoder region gets gradient from every edit
         # (random initial potentials, summed over a user's edits, lock users onto one cluster).
         nn.init.zeros_(self.cluster_net.out.weight)
@@ -56,7 +57,7 @@ class CGMVAE(SliderModel):
         return F.log_softmax(self.prior_logits, dim=-1)
 
     def cluster_logits(self, xs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Unnormalised recognition logits over clusters [B, L] from standardised x and y."""
+        """Unnormalised recognition logits over clusters [B, L] from encoded x and y."""
         return self.cluster_net(self.cluster_net.project(xs), y)
 
     def latent_posterior(self, xs: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -68,16 +69,15 @@ class CGMVAE(SliderModel):
         mu, logvar = out.chunk(2, dim=-1)
         return mu, logvar.clamp(-12.0, 6.0)
 
-    def decode(self, x_proj: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """p(y | x, z): mean and log-variance [B, ..., 11] for z [B, ..., Z]."""
+    def decode(self, x_proj: torch.Tensor, z: torch.Tensor) -> SliderParams:
+        """p(y | x, z): per-slider params [B, ..., 11] for z [B, ..., Z]."""
         return slider_head(self.decoder(x_proj, z))
 
     def per_cluster_terms(self, xs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """E_q(z|x,y,s)[log p(y|x,z)] - KL(q(z|x,y,s) || p(z|s)) for every s: [B, L] (one z sample)."""
         mu_q, logvar_q = self.latent_posterior(xs, y)
         z = mu_q + torch.exp(0.5 * logvar_q) * torch.randn_like(mu_q)
-        mean, logvar = self.decode(self.decoder.project(xs), z)
-        rec = gaussian_log_prob(y[:, None, :], mean, logvar)
+        rec = slider_log_prob(y[:, None, :], self.decode(self.decoder.project(xs), z))
         kl = gaussian_kl(mu_q, logvar_q, self.prior_mu[None], self.prior_logvar[None])
         return rec - kl
 
@@ -90,7 +90,7 @@ class CGMVAE(SliderModel):
         uses q(s) = the smoothed targets instead (still a lower bound) and adds the cross-entropy
         that teaches the recognition network those targets.
         """
-        xs = self.standardise(x)
+        xs = self.encode(x)
         log_q = F.log_softmax(self.cluster_logits(xs, y), dim=-1)
         terms = self.per_cluster_terms(xs, y)
         if cluster_targets is not None:
@@ -102,61 +102,72 @@ class CGMVAE(SliderModel):
         return y, np.arange(len(y))
 
     # --- predictive distribution ------------------------------------------------------------
-    def _importance_ll(self, xs: torch.Tensor, y: torch.Tensor, log_prior_s: torch.Tensor,
-                       log_q_s: torch.Tensor, num_samples: int,
-                       generator: torch.Generator | None) -> torch.Tensor:
-        """log p(y|x) [B] by importance sampling z from q(z|x,y) = sum_s q(s|x,y) q(z|x,y,s).
+    def mixture_log_weights(self, xs: torch.Tensor, y: torch.Tensor, log_prior_s: torch.Tensor,
+                            log_q_s: torch.Tensor, num_samples: int,
+                            generator: torch.Generator | None) -> torch.Tensor:
+        """Importance log-weights [B, S] of log p(y|x) with z ~ q(z|x,y) = sum_s q(s|x,y) q(z|x,y,s).
 
-        Weights p(y|x,z) p(z) / q(z|x,y), with both p(z) = sum_s pi_s N(z; mu_s, S_s) and q(z|x,y)
-        mixtures evaluated exactly over s; log-mean-exp over `num_samples` draws.
+        Weight p(y|x,z) p(z) / q(z|x,y), with both p(z) = sum_s pi_s N(z; mu_s, S_s) (log_prior_s
+        [B, L]) and q(z|x,y) (log_q_s [B, L]) mixtures evaluated exactly over s.
         """
         B, Z = xs.shape[0], self.latent_dim
         mu_q, logvar_q = self.latent_posterior(xs, y)            # [B, L, Z]
         x_proj = self.decoder.project(xs)
         log_w_all = []
-        done = 0
-        while done < num_samples:
+        for done in range(0, num_samples, IS_CHUNK):  # chunks bound memory: B x chunk decoder passes
             k = min(IS_CHUNK, num_samples - done)
             s = multinomial(log_q_s.exp(), k, generator)  # [B, k]
             idx = s[..., None].expand(B, k, Z)
             eps = randn((B, k, Z), generator, xs.device)
             z = torch.gather(mu_q, 1, idx) + torch.exp(0.5 * torch.gather(logvar_q, 1, idx)) * eps
-            mean, logvar = self.decode(x_proj, z)
-            log_lik = gaussian_log_prob(y[:, None, :], mean, logvar)                       # [B, k]
+            log_lik = slider_log_prob(y[:, None, :], self.decode(x_proj, z))            # [B, k]
             zz = z[:, :, None, :]                                                          # [B, k, 1, Z]
             log_p_z = torch.logsumexp(log_prior_s[:, None, :] + gaussian_log_prob(
                 zz, self.prior_mu[None, None], self.prior_logvar[None, None]), dim=-1)
             log_q_z = torch.logsumexp(log_q_s[:, None, :] + gaussian_log_prob(
                 zz, mu_q[:, None], logvar_q[:, None]), dim=-1)
             log_w_all.append(log_lik + log_p_z - log_q_z)
-            done += k
-        log_w = torch.cat(log_w_all, dim=1)
-        return torch.logsumexp(log_w, dim=1) - math.log(num_samples)
+        return torch.cat(log_w_all, dim=1)
 
     @torch.no_grad()
-    def log_likelihood(self, x: torch.Tensor, y: torch.Tensor, num_samples: int = 100,
-                       generator: torch.Generator | None = None) -> torch.Tensor:
-        """Importance-sampled log p(y | x) [B] (nats), recognition network as proposal."""
-        xs = self.standardise(x)
+    def log_weights(self, x: torch.Tensor, y: torch.Tensor, num_samples: int = 100,
+                    generator: torch.Generator | None = None) -> torch.Tensor:
+        """Importance log-weights [B, S] of log p(y | x), recognition network as proposal."""
+        xs = self.encode(x)
         log_q_s = F.log_softmax(self.cluster_logits(xs, y), dim=-1)
         log_prior = self.log_prior_weights()[None].expand(xs.shape[0], -1)
-        return self._importance_ll(xs, y, log_prior, log_q_s, num_samples, generator)
+        return self.mixture_log_weights(xs, y, log_prior, log_q_s, num_samples, generator)
+
+    @torch.no_grad()
+    def cluster_log_likelihoods(self, x: torch.Tensor, y: torch.Tensor, num_samples: int = 100,
+                                generator: torch.Generator | None = None) -> torch.Tensor:
+        """log p(y | x, s) [B, L] (nats) for every cluster s, importance-sampled with q(z | x, y, s)."""
+        xs = self.encode(x)
+        B, L, Z = xs.shape[0], self.num_clusters, self.latent_dim
+        mu_q, logvar_q = self.latent_posterior(xs, y)                                   # [B, L, Z]
+        x_proj = self.decoder.project(xs)
+        out = []
+        for done in range(0, num_samples, IS_CHUNK):
+            k = min(IS_CHUNK, num_samples - done)
+            z = mu_q[:, :, None] + torch.exp(0.5 * logvar_q)[:, :, None] * randn((B, L, k, Z), generator, xs.device)
+            log_lik = slider_log_prob(y[:, None, :], self.decode(x_proj, z.reshape(B, L * k, Z))).reshape(B, L, k)
+            log_p_z = gaussian_log_prob(z, self.prior_mu[None, :, None], self.prior_logvar[None, :, None])
+            log_q_z = gaussian_log_prob(z, mu_q[:, :, None], logvar_q[:, :, None])
+            out.append(log_lik + log_p_z - log_q_z)
+        return log_mean_exp(torch.cat(out, dim=2), dim=2)
 
     def _sample_given_clusters(self, xs: torch.Tensor, s: torch.Tensor, generator, noise: bool) -> torch.Tensor:
-        """Sliders [B, n, 11] for cluster indices s [B, n]: z ~ p(z|s), y ~ p(y|x,z), clamped to [-1, 1]."""
+        """Sliders [B, n, 11] for cluster indices s [B, n]: z ~ p(z|s), y ~ p(y|x,z) (model space, in [-1, 1])."""
         B, n = s.shape
         eps = randn((B, n, self.latent_dim), generator, xs.device)
         z = self.prior_mu[s] + torch.exp(0.5 * self.prior_logvar[s]) * eps
-        mean, logvar = self.decode(self.decoder.project(xs), z)
-        if noise:
-            mean = mean + torch.exp(0.5 * logvar) * randn(mean.shape, generator, xs.device)
-        return mean.clamp(-1.0, 1.0)
+        return sample_sliders(self.decode(self.decoder.project(xs), z), generator, noise)
 
     @torch.no_grad()
     def sample(self, x: torch.Tensor, n: int, generator: torch.Generator | None = None,
                noise: bool = True) -> torch.Tensor:
         """n draws [B, n, 11] from p(y | x) (model space, clamped to [-1, 1]); noise=False gives decoder means."""
-        xs = self.standardise(x)
+        xs = self.encode(x)
         probs = self.log_prior_weights().exp()[None].expand(xs.shape[0], -1)
         s = multinomial(probs, n, generator)
         return self._sample_given_clusters(xs, s, generator, noise)
@@ -165,7 +176,7 @@ class CGMVAE(SliderModel):
     def sample_per_cluster(self, x: torch.Tensor, n: int, generator: torch.Generator | None = None,
                            noise: bool = False) -> torch.Tensor:
         """n draws per cluster [B, L, n, 11] (decoder means by default): one style per cluster."""
-        xs = self.standardise(x)
+        xs = self.encode(x)
         B, L = xs.shape[0], self.num_clusters
         s = torch.arange(L, device=xs.device).repeat_interleave(n)[None].expand(B, L * n)
         return self._sample_given_clusters(xs, s, generator, noise).reshape(B, L, n, NUM_SLIDERS)

@@ -1,8 +1,9 @@
 """Model name -> class, the names used by `photoedit train --model` and by checkpoints' config.json."""
 from __future__ import annotations
 
-from modeling.baselines import LBN, MDN, GaussianMLP
+from modeling.baselines import MDN, GaussianMLP
 from modeling.cgmvae import CGMVAE
+from modeling.lbn import LBN
 from modeling.networks import SliderModel
 from modeling.pvae import PVAE
 

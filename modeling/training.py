@@ -1,5 +1,7 @@
-"""Training loop for every slider model: Adam on minibatches, early stopping on the validation
-objective, seeds, progress bar, resumable training state, and the paper's hyper-parameter search."""
+"""Training loop for every slider model: AdamW on minibatches (decoupled weight decay), early
+stopping and model selection on a validation estimate of the predictive log-likelihood (the
+metric the models are compared on: exact for MLP/MDN, importance-sampled for the VAEs and the
+LBN), seeds, progress bar and resumable training state."""
 from __future__ import annotations
 
 import logging
@@ -7,7 +9,7 @@ import math
 import os
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
@@ -16,14 +18,14 @@ from tqdm.auto import tqdm
 from modeling.cluster_init import initial_cluster_targets
 from modeling.checkpoints import load_tensors, save_tensors
 from modeling.data import EditsData, FeatureNormaliser
+from modeling.metrics import predictive_log_likelihood
 from modeling.networks import SliderModel
+from modeling.projection import pca_basis
 from modeling.registry import build_model
 
 log = logging.getLogger(__name__)
 
 TRAINING_STATE = "training_state.pt"
-# Saeedi et al.: latent dimension {2, 20} x number of clusters {1, 3, 5, 10}, chosen by validation VLB.
-SEARCH_GRID: list[dict] = [{"latent_dim": d, "num_clusters": L} for d in (2, 20) for L in (1, 3, 5, 10)]
 
 
 @dataclass
@@ -33,18 +35,19 @@ class TrainConfig:
     epochs: int = 100
     batch_size: int = 128          # edits per minibatch (P-VAE: whole users up to about this many edits)
     lr: float = 1e-3
-    weight_decay: float = 0.0
+    weight_decay: float = 0.0      # AdamW's decoupled weight decay
     patience: int = 10             # epochs without validation improvement before stopping
     seed: int = 0
     device: str = "cpu"
     grad_clip: float = 10.0
     warmup_epochs: int = 5         # VAEs: epochs with q(s) held near k-means labels (modeling.cluster_init)
+    val_samples: int = 50          # importance samples of the validation LL (sampled models)
     progress: bool = True          # tqdm bar (log lines are written either way)
 
 
 @dataclass
 class TrainResult:
-    """What a run did: best epoch and its validation objective (nats per edit, higher is better)."""
+    """What a run did: the kept epoch and its validation LL (nats per edit, higher is better), and why."""
 
     best_epoch: int
     best_validation: float
@@ -53,6 +56,7 @@ class TrainResult:
     seconds: float = 0.0
     data_seconds: float = 0.0      # time spent slicing/moving minibatches
     stopped_early: bool = False
+    reason: str = ""
 
 
 def minibatches(num_rows: int, batch_size: int, generator: torch.Generator,
@@ -76,24 +80,13 @@ def minibatches(num_rows: int, batch_size: int, generator: torch.Generator,
         yield torch.from_numpy(np.concatenate(batch))
 
 
-@torch.no_grad()
-def mean_objective(model: SliderModel, data: EditsData, batch_size: int = 512, seed: int = 0) -> float:
-    """Training objective (VLB / LL / multi-sample bound) averaged per edit over `data` (nats)."""
+def validation_ll(model: SliderModel, data: EditsData, config: TrainConfig) -> float:
+    """Mean predictive LL per edit on `data` (nats), with the same seeded draws at every epoch."""
     was_training = model.training
-    model.eval()
-    device = model.device
-    gen = torch.Generator().manual_seed(seed)
-    users = data.users if model.needs_users else None
-    devices = [device.index or 0] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
-        total = 0.0
-        for idx in minibatches(len(data), batch_size, gen, users):
-            xb, yb = data.x_at(idx).to(device), data.y[idx].to(device)
-            ub = torch.from_numpy(data.users[idx.numpy()]).to(device) if users is not None else None
-            total += float(model.objective(xb, yb, ub).sum())
+    value = float(predictive_log_likelihood(model, data, data.y, num_samples=config.val_samples,
+                                            batch_size=512, seed=config.seed).mean())
     model.train(was_training)
-    return total / max(len(data), 1)
+    return value
 
 
 def _state_path(folder: str) -> str:
@@ -103,16 +96,16 @@ def _state_path(folder: str) -> str:
 def train(model: SliderModel, train_data: EditsData, val_data: EditsData, config: TrainConfig,
           state_folder: str | None = None, resume: bool = False,
           on_improve: Callable[[SliderModel, int, float], None] | None = None) -> TrainResult:
-    """Fit `model` by Adam on minibatches of train_data; keep the epoch with the best validation objective.
+    """Fit `model` by AdamW on minibatches of train_data; keep the epoch with the best validation LL.
 
     With `state_folder`, training_state.pt (model/optimiser/best state dicts, epoch, history) is
     written after every epoch and `resume=True` continues from it. `on_improve(model, epoch, val)`
     is called with the model at each new best epoch (e.g. to save a checkpoint). On return the
-    model holds the best epoch's weights, in eval mode.
+    model holds the best epoch's weights, in eval mode; `reason` says which epoch was kept and why.
     """
     device = torch.device(config.device)
     model.to(device).train()
-    optimiser = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     start_epoch, best_val, best_epoch, history = 0, -math.inf, -1, []
     best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     if resume and state_folder:
@@ -132,12 +125,12 @@ def train(model: SliderModel, train_data: EditsData, val_data: EditsData, config
     if targets is not None and start_epoch < config.warmup_epochs:
         log.info("k-means start: cluster sizes %s", np.bincount(targets, minlength=model.num_clusters).tolist())
     data_seconds, t0 = 0.0, time.perf_counter()
-    stopped = False
+    stopped, ended = False, f"ran all {config.epochs} epochs"
     bar = tqdm(range(start_epoch, config.epochs), desc=type(model).__name__, disable=not config.progress,
                initial=start_epoch, total=config.epochs, leave=False)
     for epoch in bar:
         if epoch - best_epoch > config.patience and best_epoch >= 0:
-            stopped = True
+            stopped, ended = True, f"stopped before epoch {epoch}: no gain for {config.patience} epochs"
             break
         model.train()
         torch.manual_seed(config.seed * 100_003 + epoch)  # reparameterisation / gate noise
@@ -161,9 +154,9 @@ def train(model: SliderModel, train_data: EditsData, val_data: EditsData, config
             total += float(objective.detach().sum())
             count += len(idx)
         train_obj = total / max(count, 1)
-        val_obj = mean_objective(model, val_data, seed=config.seed) if len(val_data) else train_obj
+        val_obj = validation_ll(model, val_data, config) if len(val_data) else train_obj
         seconds = time.perf_counter() - e0
-        history.append({"epoch": epoch, "train_objective": train_obj, "validation_objective": val_obj,
+        history.append({"epoch": epoch, "train_objective": train_obj, "validation_ll": val_obj,
                         "seconds": seconds})
         improved = val_obj > best_val
         if improved:
@@ -172,11 +165,11 @@ def train(model: SliderModel, train_data: EditsData, val_data: EditsData, config
             if on_improve is not None:
                 on_improve(model, epoch, val_obj)
         bar.set_postfix(train=f"{train_obj:.3f}", val=f"{val_obj:.3f}", best=best_epoch)
-        log.info("%s epoch %d: train objective %.4f, validation %.4f%s (%.1fs)", type(model).__name__,
+        log.info("%s epoch %d: train objective %.4f, validation LL %.4f%s (%.1fs)", type(model).__name__,
                  epoch, train_obj, val_obj, " *" if improved else "", seconds)
         if not math.isfinite(train_obj):
             log.warning("objective is not finite; stopping")
-            stopped = True
+            stopped, ended = True, f"stopped at epoch {epoch}: objective not finite"
             break
         if state_folder:
             save_tensors({"model": model.state_dict(), "optimiser": optimiser.state_dict(),
@@ -185,38 +178,39 @@ def train(model: SliderModel, train_data: EditsData, val_data: EditsData, config
     bar.close()
     model.load_state_dict(best_state)
     model.eval()
+    reason = (f"kept epoch {best_epoch}: best validation LL {best_val:.4f} nats/edit "
+              f"({'exact' if model.exact_likelihood else config.val_samples} samples) of {len(history)} epochs; {ended}")
+    log.info("%s %s", type(model).__name__, reason)
     return TrainResult(best_epoch, best_val, len(history), history, time.perf_counter() - t0,
-                       data_seconds, stopped)
+                       data_seconds, stopped, reason)
 
 
-def new_model(name: str, train_data: EditsData, seed: int, **kwargs) -> SliderModel:
-    """A freshly initialised (seeded) model with feature stats from the train split."""
+def new_model(name: str, train_data: EditsData, seed: int, basis: torch.Tensor | None = None,
+              **kwargs) -> SliderModel:
+    """A freshly initialised (seeded) model with feature stats (and, with projection_dim > 0, the
+    whitened PCA basis: `basis` [D, >= P] if precomputed) from the train split."""
     torch.manual_seed(seed)
-    model = build_model(name, feature_dim=train_data.feature_dim, **kwargs)
     norm = FeatureNormaliser.fit(train_data.image_features().cpu().numpy())
+    dim = int(kwargs.get("projection_dim", 0))
+    if dim:
+        if basis is None:
+            basis = standardised_pca(train_data, norm, dim, seed)
+        if basis.shape[1] < dim:
+            log.warning("projection_dim %d > %d available principal components: using %d", dim, basis.shape[1],
+                        basis.shape[1])
+            dim = kwargs["projection_dim"] = int(basis.shape[1])
+    model = build_model(name, feature_dim=train_data.feature_dim, **kwargs)
     model.set_feature_stats(norm.mean, norm.std)
+    if dim:
+        model.set_projection(basis[:, :dim])
     return model
 
 
-def search(name: str, train_data: EditsData, val_data: EditsData, config: TrainConfig,
-           grid: list[dict] | None = None, base_kwargs: dict | None = None
-           ) -> tuple[SliderModel, dict, TrainResult, list[dict]]:
-    """Train one model per grid point and keep the best validation objective (VLB for the VAEs).
-
-    Returns (best model, its kwargs, its TrainResult, one summary row per grid point).
-    """
-    grid = SEARCH_GRID if grid is None else grid
-    best = None
-    rows = []
-    for point in grid:
-        kwargs = {**(base_kwargs or {}), **point}
-        model = new_model(name, train_data, config.seed, **kwargs)
-        result = train(model, train_data, val_data, config)
-        rows.append({**point, "validation_objective": result.best_validation, "best_epoch": result.best_epoch})
-        log.info("search %s %s: validation objective %.4f", name, point, result.best_validation)
-        if best is None or result.best_validation > best[2].best_validation:
-            best = (model, kwargs, result)
-    return best[0], best[1], best[2], rows
+def standardised_pca(train_data: EditsData, norm: FeatureNormaliser, dim: int, seed: int) -> torch.Tensor:
+    """Whitened PCA basis [D, <= dim] of the train split's standardised image features."""
+    feats = train_data.image_features().cpu()
+    standardised = (feats - torch.from_numpy(norm.mean)) / torch.from_numpy(norm.std)
+    return pca_basis(standardised, dim, seed)
 
 
 def config_dict(config: TrainConfig) -> dict:

@@ -58,6 +58,26 @@ def user_problem(num_users: int, seed: int, per_user: int = 50, sigma: float = 0
     return torch.tensor(x, dtype=torch.float32), torch.tensor(y, dtype=torch.float32), users, s
 
 
+def ambiguous_user_problem(num_users: int, seed: int, per_user: int = 50, sigma: float = 0.1,
+                           shift: float = 0.035):
+    """Users with a style s_u in {0, 1, 2} that one edit barely reveals: styles +-shift (and 0) per slider.
+
+    y = style_s + B x + noise (sigma): between neighbouring styles an edit carries about
+    11 shift^2 / (2 sigma^2) = 0.7 nats of evidence, so one edit leaves the style uncertain and
+    ten identify it. Returns x, y, users [N], styles [U].
+    """
+    prob = np.random.default_rng(11)
+    pattern = prob.choice([-1.0, 1.0], size=11)
+    styles = np.stack([shift * pattern, -shift * pattern, np.zeros(11)])
+    B = prob.normal(size=(FEATURES, 11)) * 0.02
+    rng = np.random.default_rng(seed)
+    s = rng.integers(0, 3, num_users)
+    x = rng.normal(size=(num_users * per_user, FEATURES))
+    users = np.repeat(np.arange(num_users), per_user)
+    y = styles[s[users]] + x @ B + sigma * rng.normal(size=(len(x), 11))
+    return torch.tensor(x, dtype=torch.float32), torch.tensor(y, dtype=torch.float32), users, s
+
+
 def edits_data(x: torch.Tensor, y: torch.Tensor, image: np.ndarray | None = None,
                users: np.ndarray | None = None, split: str = "train") -> EditsData:
     """EditsData around synthetic tensors (one photo per image index; users as given)."""

@@ -21,13 +21,16 @@ class Payload:
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_round_trip_gives_the_same_outputs(tmp_path, name):
     torch.manual_seed(0)
-    kwargs = {"hidden": 8} | ({"num_clusters": 3, "latent_dim": 2} if name in ("cgmvae", "pvae") else {})
+    kwargs = {"hidden": 8, "projection_dim": 3, "input_dropout": 0.1} | (
+        {"num_clusters": 3, "latent_dim": 2} if name in ("cgmvae", "pvae") else {})
     model = build_model(name, feature_dim=5, **kwargs)
     model.set_feature_stats(torch.arange(5.0), torch.full((5,), 2.0))
+    model.set_projection(torch.randn(5, 3))                     # the PCA basis travels with the checkpoint
     save_model(model, {"slider_process": "2003", "note": "t"}, {"test_ll": 1.5}, str(tmp_path))
     loaded, config = load_model(str(tmp_path))
     assert type(loaded) is type(model) and config["model"] == name and config["feature_dim"] == 5
     assert config["feature_mean"] == [0.0, 1.0, 2.0, 3.0, 4.0] and config["note"] == "t"
+    assert torch.equal(loaded.projection, model.projection) and config["kwargs"]["input_dropout"] == 0.1
     assert json.loads((tmp_path / "metrics.json").read_text()) == {"test_ll": 1.5}
     x, y = torch.randn(4, 5), torch.rand(4, 11) * 2 - 1
     for m in (model.eval(), loaded):

@@ -26,16 +26,19 @@ def test_train_writes_a_loadable_model(dataset, name, capsys):
     assert "test LL" in out and "JSD" in out
     folder = dataset / "models" / name
     metrics = json.loads((folder / "metrics.json").read_text())
-    for key in ("validation_objective", "test_ll", "test_ll_se", "test_jsd", "test_jsd_se"):
+    for key in ("validation_ll", "selection", "test_ll", "test_ll_se", "test_jsd", "test_jsd_se",
+                "test_jsd_per_slider", "test_slider_error", "test_ll_convergence"):
         assert key in metrics
-    assert metrics["test_ll_num_samples"] == 10 and metrics["test_ll_photos"] == 12
+    assert metrics["test_ll_num_samples"] == (1 if name == "mlp" else 10) and metrics["test_ll_photos"] == 12
+    assert metrics["selection"].startswith(f"kept epoch {metrics['best_epoch']}")
     model, config = load_model(str(folder))
     assert config["model"] == name and config["feature_dim"] == 16 and len(config["feature_std"]) == 16
     assert (folder / "training_state.pt").exists()
     if name == "pvae":
         curve = json.loads((folder / "personalisation.json").read_text())
         # test split: 24 images -> each of 5 experts and 2 casual users has 24 edits: 20 held out, 0..4 history
-        assert curve["users"] == 7 and curve["history"] == [0, 1, 2, 3, 4] and curve["normalised"][0] == 1.0
+        assert curve["users"] == 7 and curve["history"] == [0, 1, 2, 3, 4] and curve["normalised"][0] == 0.0
+        assert len(curve["exact"]["gain"]) == 5 and curve["normalised"] == curve["amortised"]["gain"]
 
 
 def test_resume_and_evaluate_models(dataset, capsys):
@@ -53,7 +56,20 @@ def test_resume_and_evaluate_models(dataset, capsys):
     assert {"mlp", "pvae", "lbn"} <= set(names)
     assert (dataset / "models" / "summary.md").read_text() in out
     for r in summary["models"]:
-        assert r["ll_se"] > 0 and 0 <= r["jsd"] <= 1
+        assert r["ll_se"] > 0 and 0 <= r["jsd"] <= 1 and "ll_minus_floor" in r and len(r["jsd_per_slider"]) == 11
+    assert summary["floor"]["model"] == "feature_blind_floor" and summary["floor"]["ll_num_samples"] == 1
+    assert [b["metric"] for b in summary["best"]] == ["ll", "jsd", "slider_error"]
+    assert "| feature_blind_floor |" in out and summary["best"][0]["line"] in out
+
+
+def test_search_applies_to_every_model(dataset, tmp_path, capsys):
+    out = tmp_path / "mdn"
+    rc = main(["train", "--dataset", str(dataset), "--model", "mdn", "--search", "--trials", "2", "--epochs", "2",
+               "--is-samples", "10", "--no-progress", "--out", str(out)])
+    assert rc == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert len(metrics["search"]) == 2 and metrics["selection"].startswith("kept trial")
+    assert "kept trial" in capsys.readouterr().out
 
 
 def test_help_and_bad_model(capsys):
