@@ -92,7 +92,7 @@ def sorted_rows(root: str) -> tuple[pa.Table, pa.Table]:
 def plain_timings(root: str, photo_ids: list[str], experts: list[str], size: int, proposals: int,
                   device: str) -> dict[str, float]:
     """Seconds per photo in sampling / decode / render / lab from evaluate_photo over the photos."""
-    from modeling.checkpoints import load_model
+    from pipelines.core.model_store import load_model
     from pipelines.jobs import evaluate
     from rendering.renderer import PhotoRenderer
 

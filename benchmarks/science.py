@@ -27,7 +27,6 @@ import torch
 sys.path.insert(0, __file__.rsplit("/benchmarks/", 1)[0])
 
 from modeling.comparison import paired_difference, score_all  # noqa: E402
-from modeling.data import load_edits  # noqa: E402
 from modeling.known_answer import EDITORS, REGIMES, KnownAnswer  # noqa: E402
 from modeling.likelihood import LIGHTROOM_STEPS  # noqa: E402
 from modeling.metrics import score_model  # noqa: E402
@@ -35,7 +34,8 @@ from modeling.search import DEFAULTS, default_kwargs  # noqa: E402
 from modeling.splits import split_for  # noqa: E402
 from modeling.train_run import TrainSettings, run_training, split_edits  # noqa: E402
 from modeling.training import TrainConfig  # noqa: E402
-from pipelines.schemas import PHOTOS, VARIANT_EDITS, features_schema  # noqa: E402
+from pipelines.core.model_store import read_edits  # noqa: E402
+from pipelines.core.schemas import PHOTOS, VARIANT_EDITS, features_schema  # noqa: E402
 from rendering.sliders import PROCESS_2003  # noqa: E402
 
 log = logging.getLogger("science")
@@ -87,7 +87,7 @@ def run_regime(name: str, args: argparse.Namespace) -> dict:
     truth = KnownAnswer(regime)
     root = os.path.join(args.out, name)
     write_dataset(root, truth, args.photos, seed=args.seed + 1)
-    data = load_edits(root)
+    data = read_edits(root)
     train_data, val_data, test_data = split_edits(data)
     config = TrainConfig(epochs=args.epochs, patience=args.patience, seed=args.seed, progress=False,
                          weight_decay=DEFAULTS["weight_decay"])

@@ -6,8 +6,8 @@ import torch
 import torch.nn.functional as F
 
 from modeling.likelihood import SliderParams, slider_log_prob
-from modeling.networks import (HEAD_WIDTH, NUM_SLIDERS, ConditionalMLP, SliderModel, multinomial, sample_sliders,
-                               slider_head)
+from modeling.networks import (HEAD_WIDTH, NUM_SLIDERS, ConditionalMLP, SliderModel, gaussian_log_prob, multinomial,
+                               sample_sliders, slider_head)
 
 
 class ExactLikelihoodModel(SliderModel):
@@ -20,6 +20,11 @@ class ExactLikelihoodModel(SliderModel):
                     generator: torch.Generator | None = None) -> torch.Tensor:
         """Exact log p(y | x) as a single 'weight' [B, 1] (nats); num_samples is ignored."""
         return self.objective(x, y)[:, None]
+
+    def log_density(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The continuous part of p(y | x) as a density in model space [B] (nats), differentiable in y:
+        what a MAP fit needs as a prior (the likelihood itself is constant within a Lightroom step)."""
+        raise NotImplementedError
 
 
 class GaussianMLP(ExactLikelihoodModel):
@@ -36,6 +41,11 @@ class GaussianMLP(ExactLikelihoodModel):
     def objective(self, x, y, users=None) -> torch.Tensor:
         """Exact log p(y | x) [B] (nats)."""
         return slider_log_prob(y, self.predict(x))
+
+    def log_density(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Gaussian part of p(y | x) (untouched-slider atoms left out) [B] (nats), differentiable in y."""
+        params = self.predict(x)
+        return gaussian_log_prob(y, params.mean, params.logvar) + F.logsigmoid(-params.atom_logit).sum(-1)
 
     @torch.no_grad()
     def sample(self, x: torch.Tensor, n: int, generator: torch.Generator | None = None,
@@ -64,6 +74,12 @@ class MDN(ExactLikelihoodModel):
         """Exact log p(y | x) = logsumexp_k(log w_k + log P(y | component k)) [B] (nats)."""
         log_w, params = self.predict(x)
         return torch.logsumexp(log_w + slider_log_prob(y[:, None], params), dim=-1)
+
+    def log_density(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Gaussian part of the mixture (atoms left out) [B] (nats), differentiable in y."""
+        log_w, params = self.predict(x)
+        parts = gaussian_log_prob(y[:, None], params.mean, params.logvar) + F.logsigmoid(-params.atom_logit).sum(-1)
+        return torch.logsumexp(log_w + parts, dim=-1)
 
     @torch.no_grad()
     def sample(self, x: torch.Tensor, n: int, generator: torch.Generator | None = None,

@@ -1,19 +1,17 @@
-"""Parquet (features/, variant_edits/, photos/) -> tensors: features x, sliders y in model space, ids, splits.
+"""Tables (features/, variant_edits/, photos/) -> tensors: features x, sliders y in model space, ids, splits.
 
-Column names follow the Parquet contracts of pipelines/core/schemas.py (this package never imports
-`pipelines`): features/ has image_id, photo_id, variant, fc7 [D]; variant_edits/ has image_id,
+The caller reads the tables (photoedit: pipelines.core.model_store.read_edits). Column names follow
+the Parquet contracts of pipelines/core/schemas.py (this package never imports `pipelines`): features/ has image_id, photo_id, variant, fc7 [D]; variant_edits/ has image_id,
 photo_id, variant, editor, editor_kind and one float64 column per slider key of
 `rendering.sliders.PROCESS_2003` (Lightroom units); photos/ has photo_id and split.
 """
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 import torch
 
 from modeling.splits import SPLITS, split_for
@@ -22,41 +20,6 @@ from rendering.sliders import PROCESS_2003, SliderSpec
 log = logging.getLogger(__name__)
 
 PSEUDO_USER_SIZE = 50  # experts are chunked into pseudo-users of this many edits (Saeedi et al.)
-
-
-def join_path(root: str, *parts: str) -> str:
-    """Join path parts under a local folder or a Beam filesystem URI."""
-    if "://" in root:
-        from apache_beam.io.filesystems import FileSystems
-        return FileSystems.join(root, *parts)
-    return os.path.join(root, *parts)
-
-
-def parquet_shards(folder: str) -> list[str]:
-    """Sorted *.parquet files under a folder (local or any Beam filesystem); [] when none."""
-    if "://" in folder:
-        from apache_beam.io.filesystems import FileSystems
-        matches = FileSystems.match([FileSystems.join(folder, "*.parquet")])[0].metadata_list
-        return sorted(m.path for m in matches)
-    if not os.path.isdir(folder):
-        return []
-    return sorted(os.path.join(folder, f) for f in os.listdir(folder) if f.endswith(".parquet"))
-
-
-def read_parquet_folder(folder: str, columns: list[str] | None = None) -> pa.Table:
-    """All Parquet shards of a folder concatenated into one table; FileNotFoundError when empty."""
-    files = parquet_shards(folder)
-    if not files:
-        raise FileNotFoundError(f"no Parquet shards under {folder}: run the stage that writes it")
-    tables = []
-    for path in files:
-        if "://" in path:
-            from apache_beam.io.filesystems import FileSystems
-            with FileSystems.open(path) as f:
-                tables.append(pq.read_table(f, columns=columns))
-        else:
-            tables.append(pq.read_table(path, columns=columns))
-    return pa.concat_tables(tables, promote_options="default")
 
 
 @dataclass
@@ -223,16 +186,11 @@ def edits_from_tables(features: pa.Table, edits: pa.Table, photos: pa.Table | No
                      editors[order], kinds[order], splits[order], feature_rows=torch.from_numpy(rows[order]))
 
 
-def load_edits(dataset: str, spec: SliderSpec = PROCESS_2003) -> EditsData:
-    """Read <dataset>/features, <dataset>/variant_edits and (if present) <dataset>/photos."""
-    features = read_parquet_folder(join_path(dataset, "features"), ["image_id", "fc7"])
-    columns = ["image_id", "photo_id", "editor", "editor_kind", *spec.keys]
-    edits = read_parquet_folder(join_path(dataset, "variant_edits"), columns)
-    try:
-        photos = read_parquet_folder(join_path(dataset, "photos"), ["photo_id", "split"])
-    except FileNotFoundError:
-        log.warning("no photos/ under %s: splits from the stable photo-id hash", dataset)
-        photos = None
+def load_edits(features: pa.Table, edits: pa.Table, photos: pa.Table | None = None,
+               spec: SliderSpec = PROCESS_2003) -> EditsData:
+    """EditsData of a dataset's features/, variant_edits/ and (if any) photos/ tables, with a log line of counts."""
+    if photos is None:
+        log.warning("no photos/ table: splits from the stable photo-id hash")
     data = edits_from_tables(features, edits, photos, spec)
     log.info("loaded %d edits of %d images, feature dim %d (%s)", len(data),
              len(set(data.image_ids.tolist())), data.feature_dim,

@@ -163,7 +163,7 @@ def builtin_prior(spec: SliderSpec = PROCESS_2003) -> GaussianPrior:
 
 
 class ModelPrior(SliderPrior):
-    """A trained model's log p(y | x) for one photo's features x [D] (models with an exact likelihood)."""
+    """A trained model's density p(y | x) for one photo's features x [D] (MLP / MDN: `log_density`)."""
 
     def __init__(self, model, features: np.ndarray, name: str = "model"):
         self.model = model.eval()
@@ -172,7 +172,7 @@ class ModelPrior(SliderPrior):
 
     def log_density(self, y: torch.Tensor, neutral: torch.Tensor) -> torch.Tensor:
         x = self.features.to(self.model.device).expand(y.shape[0], -1)
-        return self.model.objective(x, y.to(torch.float32)).to(y.dtype)
+        return self.model.log_density(x, y.to(torch.float32)).to(y.dtype)
 
     def starts(self, n: int, neutral: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         generator = torch.Generator().manual_seed(int(rng.integers(2 ** 31)))

@@ -1,6 +1,6 @@
 """One training run as `photoedit train` does it, as a plain function (benchmarks call it too):
 split the edits, train one setting or search the model's space, keep the best validation LL,
-score the test split, and (with an output folder) write the model folder.
+score the test split, and (with a store) write the model folder's files.
 
 Model folder: checkpoint.pt (state dict), config.json (class, kwargs, feature stats, settings),
 metrics.json (selection, history, search rows, test figures), training_state.pt (resume; single
@@ -10,20 +10,30 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Protocol
 
-from modeling.checkpoints import save_model, write_json
-from modeling.data import EditsData, join_path
+from modeling.checkpoints import json_bytes, model_files
+from modeling.data import EditsData
 from modeling.metrics import DEFAULT_BINS, DEFAULT_IS_SAMPLES, evaluate
 from modeling.networks import SliderModel
 from modeling.personalisation import personalisation_curve
 from modeling.search import search
-from modeling.training import TrainConfig, TrainResult, config_dict, new_model, train
+from modeling.training import TRAINING_STATE, TrainConfig, TrainResult, config_dict, new_model, train
 
 log = logging.getLogger(__name__)
 
 VAES = ("cgmvae", "pvae")
+PERSONALISATION = "personalisation.json"
 OBJECTIVES = {"cgmvae": "VLB", "pvae": "VLB (per-user)", "lbn": "importance-weighted bound (RWS)",
               "mlp": "log-likelihood", "mdn": "log-likelihood"}
+
+
+class ModelStore(Protocol):
+    """Where a run's files go, by file name (photoedit's model folders: pipelines.core.model_store)."""
+
+    def write(self, name: str, data: bytes) -> None: ...
+
+    def read(self, name: str) -> bytes | None: ...
 
 
 @dataclass
@@ -76,12 +86,18 @@ def held_out_metrics(model: SliderModel, name: str, test_data: EditsData, settin
     return {f"test_{k}": v for k, v in figures.items()}, curve
 
 
-def run_training(data: EditsData, settings: TrainSettings, out: str | None = None, resume: bool = False,
+def save_files(store: ModelStore, files: dict[str, bytes]) -> None:
+    """Write {file name: bytes} to the store."""
+    for name, data in files.items():
+        store.write(name, data)
+
+
+def run_training(data: EditsData, settings: TrainSettings, store: ModelStore | None = None, resume: bool = False,
                  provenance: dict | None = None) -> TrainingRun:
-    """Train (or search), select, score and, when `out` is given, write the model folder.
+    """Train (or search), select, score and, when `store` is given, write the model folder's files.
 
     `provenance` (e.g. the dataset path) is added to config.json. `resume` continues a single-setting
-    run from out/training_state.pt.
+    run from the store's training_state.pt.
     """
     train_data, val_data, test_data = split_edits(data)
     name, config = settings.model, settings.config
@@ -99,10 +115,15 @@ def run_training(data: EditsData, settings: TrainSettings, out: str | None = Non
         model = new_model(name, train_data, config.seed, **kwargs)
 
         def save_best(m: SliderModel, epoch: int, val: float) -> None:
-            save_model(m, {**base, "train": config_dict(config)}, {"validation_ll": val, "best_epoch": epoch}, out)
+            save_files(store, model_files(m, {**base, "train": config_dict(config)},
+                                          {"validation_ll": val, "best_epoch": epoch}))
 
-        result = train(model, train_data, val_data, config, state_folder=out, resume=resume,
-                       on_improve=save_best if out else None)
+        saved = store.read(TRAINING_STATE) if store is not None and resume else None
+        if resume and saved is None:
+            log.info("no %s to resume from: starting afresh", TRAINING_STATE)
+        result = train(model, train_data, val_data, config, saved_state=saved,
+                       save_state=(lambda state: store.write(TRAINING_STATE, state)) if store else None,
+                       on_improve=save_best if store else None)
         selection = result.reason
     metrics = {"validation_ll": result.best_validation, "best_epoch": result.best_epoch,
                "epochs_run": result.epochs_run, "stopped_early": result.stopped_early, "selection": selection,
@@ -113,8 +134,8 @@ def run_training(data: EditsData, settings: TrainSettings, out: str | None = Non
         metrics["search"] = rows
     held, curve = held_out_metrics(model, name, test_data, settings)
     metrics.update(held)
-    if out:
-        save_model(model, {**base, "train": config_dict(config)}, metrics, out)
+    if store is not None:
+        save_files(store, model_files(model, {**base, "train": config_dict(config)}, metrics))
         if curve is not None:
-            write_json(join_path(out, "personalisation.json"), curve)
+            store.write(PERSONALISATION, json_bytes(curve))
     return TrainingRun(model, kwargs, config, result, selection, metrics, curve, rows)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from collections.abc import Callable, Iterator
@@ -16,7 +15,7 @@ import torch
 from tqdm.auto import tqdm
 
 from modeling.cluster_init import initial_cluster_targets
-from modeling.checkpoints import load_tensors, save_tensors
+from modeling.checkpoints import tensors_from_bytes, tensors_to_bytes
 from modeling.data import EditsData, FeatureNormaliser
 from modeling.metrics import predictive_log_likelihood
 from modeling.networks import SliderModel
@@ -89,41 +88,34 @@ def validation_ll(model: SliderModel, data: EditsData, config: TrainConfig) -> f
     return value
 
 
-def _state_path(folder: str) -> str:
-    return folder.rstrip("/") + "/" + TRAINING_STATE if "://" in folder else os.path.join(folder, TRAINING_STATE)
-
-
 def train(model: SliderModel, train_data: EditsData, val_data: EditsData, config: TrainConfig,
-          state_folder: str | None = None, resume: bool = False,
+          save_state: Callable[[bytes], None] | None = None, saved_state: bytes | None = None,
           on_improve: Callable[[SliderModel, int, float], None] | None = None) -> TrainResult:
     """Fit `model` by AdamW on minibatches of train_data; keep the epoch with the best validation LL.
 
-    With `state_folder`, training_state.pt (model/optimiser/best state dicts, epoch, history) is
-    written after every epoch and `resume=True` continues from it. `on_improve(model, epoch, val)`
-    is called with the model at each new best epoch (e.g. to save a checkpoint). On return the
-    model holds the best epoch's weights, in eval mode; `reason` says which epoch was kept and why.
+    `save_state(bytes)`, if given, receives the training state (TRAINING_STATE: model / optimiser /
+    best state dicts, epoch, history) after every epoch; `saved_state` (such bytes) resumes from it.
+    `on_improve(model, epoch, val)` is called with the model at each new best epoch (e.g. to save a
+    checkpoint). On return the model holds the best epoch's weights, in eval mode; `reason` says
+    which epoch was kept and why.
     """
     device = torch.device(config.device)
     model.to(device).train()
     optimiser = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     start_epoch, best_val, best_epoch, history = 0, -math.inf, -1, []
     best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    if resume and state_folder:
-        try:
-            state = load_tensors(_state_path(state_folder), device=device)
-        except FileNotFoundError:
-            log.info("no %s under %s: starting afresh", TRAINING_STATE, state_folder)
-        else:
-            model.load_state_dict(state["model"])
-            optimiser.load_state_dict(state["optimiser"])
-            best_state = state["best_model"]
-            start_epoch, best_val, best_epoch = int(state["epoch"]) + 1, float(state["best_val"]), int(state["best_epoch"])
-            history = list(state["history"])
-            log.info("resuming at epoch %d (best validation %.4f at epoch %d)", start_epoch, best_val, best_epoch)
+    if saved_state is not None:
+        state = tensors_from_bytes(saved_state, TRAINING_STATE, device=device)
+        model.load_state_dict(state["model"])
+        optimiser.load_state_dict(state["optimiser"])
+        best_state = state["best_model"]
+        start_epoch, best_val, best_epoch = int(state["epoch"]) + 1, float(state["best_val"]), int(state["best_epoch"])
+        history = list(state["history"])
+        log.info("resuming at epoch %d (best validation %.4f at epoch %d)", start_epoch, best_val, best_epoch)
     users = train_data.users if model.needs_users else None
     targets = initial_cluster_targets(model, train_data.y.numpy(), train_data.users, seed=config.seed)
     if targets is not None and start_epoch < config.warmup_epochs:
-        log.info("k-means start: cluster sizes %s", np.bincount(targets, minlength=model.num_clusters).tolist())
+        log.debug("k-means start: cluster sizes %s", np.bincount(targets, minlength=model.num_clusters).tolist())
     data_seconds, t0 = 0.0, time.perf_counter()
     stopped, ended = False, f"ran all {config.epochs} epochs"
     bar = tqdm(range(start_epoch, config.epochs), desc=type(model).__name__, disable=not config.progress,
@@ -165,16 +157,16 @@ def train(model: SliderModel, train_data: EditsData, val_data: EditsData, config
             if on_improve is not None:
                 on_improve(model, epoch, val_obj)
         bar.set_postfix(train=f"{train_obj:.3f}", val=f"{val_obj:.3f}", best=best_epoch)
-        log.info("%s epoch %d: train objective %.4f, validation LL %.4f%s (%.1fs)", type(model).__name__,
+        log.debug("%s epoch %d: train objective %.4f, validation LL %.4f%s (%.1fs)", type(model).__name__,
                  epoch, train_obj, val_obj, " *" if improved else "", seconds)
         if not math.isfinite(train_obj):
             log.warning("objective is not finite; stopping")
             stopped, ended = True, f"stopped at epoch {epoch}: objective not finite"
             break
-        if state_folder:
-            save_tensors({"model": model.state_dict(), "optimiser": optimiser.state_dict(),
-                          "best_model": best_state, "epoch": epoch, "best_val": best_val,
-                          "best_epoch": best_epoch, "history": history}, _state_path(state_folder))
+        if save_state is not None:
+            save_state(tensors_to_bytes({"model": model.state_dict(), "optimiser": optimiser.state_dict(),
+                                         "best_model": best_state, "epoch": epoch, "best_val": best_val,
+                                         "best_epoch": best_epoch, "history": history}))
     bar.close()
     model.load_state_dict(best_state)
     model.eval()

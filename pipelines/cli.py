@@ -13,7 +13,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "augment": ("pipelines.jobs.augment", "K noisy slider variants per photo, rendered -> variants/, images/"),
     "features": ("pipelines.jobs.features", "VGG-16 FC7 (or TF-Hub) features -> features/ Parquet shards"),
     "train": ("pipelines.commands.train", "train CGM-VAE, P-VAE, MLP, MDN or LBN -> models/<name>/"),
-    "evaluate-models": ("pipelines.commands.train", "LL and JSD table for trained models (no rendering)"),
+    "evaluate-models": ("pipelines.commands.evaluate_models", "LL, JSD and slider-error table of trained models, "
+                        "a feature-blind floor, the P-VAE curve"),
     "evaluate": ("pipelines.jobs.evaluate", "re-render proposals, LAB error vs experts -> evaluation/"),
     "report": ("pipelines.report.build", "HTML + Markdown report with tables and figures -> report/"),
     "demo": ("pipelines.commands.demo", "the whole pipeline end to end on a generated sample"),
@@ -54,8 +55,6 @@ def main(argv: list[str] | None = None) -> int:
     module = importlib.import_module(COMMANDS[command][0])
     if quiet:
         console.use_terminal()
-    if command == "evaluate-models":
-        return int(module.run_evaluate_models(rest) or 0)
     return int(module.run(rest) or 0)
 
 

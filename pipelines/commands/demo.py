@@ -85,6 +85,9 @@ class Stage:
 
 def demo_stages(config: DemoConfig, beam_args: Sequence[str]) -> list[Stage]:
     """The demo's stages in order, each calling a stage's config and function."""
+    from modeling.train_run import TrainSettings
+    from modeling.training import TrainConfig
+    from pipelines.commands import evaluate_models
     from pipelines.commands import train as train_command
     from pipelines.fivek.sample.generator import generate_sample
     from pipelines.jobs import augment, evaluate, features, ingest
@@ -98,8 +101,14 @@ def demo_stages(config: DemoConfig, beam_args: Sequence[str]) -> list[Stage]:
         generate_sample(config.fivek, photos=config.photos, seed=seed, users=config.users)
 
     def train(name: str) -> None:
-        _check(train_command.run(["--dataset", root, "--model", name, "--epochs", str(config.epochs),
-                                  "--patience", "8", "--seed", str(seed), "--no-progress"]), f"train {name}")
+        settings = TrainSettings(name, train_command.model_kwargs(name),
+                                 TrainConfig(epochs=config.epochs, patience=8, seed=seed, progress=False))
+        _, result = train_command.train_model(train_command.TrainRequest(dataset=root, settings=settings))
+        log.info("%s", result.splitlines()[0])
+
+    def compare() -> None:
+        _, table = evaluate_models.compare_models(evaluate_models.EvaluateModelsConfig(dataset=root, seed=seed))
+        log.info("%s", table)
 
     def evaluate_lab() -> None:
         experts = evaluate.resolve_experts(layout, "auto")
@@ -116,17 +125,11 @@ def demo_stages(config: DemoConfig, beam_args: Sequence[str]) -> list[Stage]:
         Stage("features", {"weights": "random"}, lambda: features.run_job(
             features.FeaturesJobConfig(dataset=root), beam_args)),
         *[Stage(f"train-{name}", epochs, lambda name=name: train(name)) for name in MODEL_ORDER],
-        Stage("evaluate-models", epochs, lambda: _check(
-            train_command.run_evaluate_models(["--dataset", root, "--seed", str(seed)]), "evaluate-models")),
+        Stage("evaluate-models", epochs, compare),
         Stage("evaluate", {"size": config.size, **epochs}, evaluate_lab),
         Stage("report", {"size": config.size, **epochs}, lambda: report.report(
             report.ReportConfig(dataset=root, out=layout.report))),
     ]
-
-
-def _check(rc: int, what: str) -> None:
-    if rc:
-        raise RuntimeError(f"{what} failed with exit code {rc}")
 
 
 def run_stage(layout: DatasetLayout, stage: Stage, number: int, count: int, force: bool) -> bool:

@@ -3,7 +3,7 @@
 For every PHOTO (DNG / camera raw, JPEG, PNG or TIFF): decode (rendering.raw.load_photo, long side
 --size), render at neutral sliders (as-shot white balance) to 8-bit sRGB and extract the features
 the model was trained on (VGG-16 FC7 with --features-weights, or --hub-module), then draw
-candidates per style cluster from the model (modeling.checkpoints.load_model: CGM-VAE, P-VAE or
+candidates per style cluster from the model (pipelines.core.model_store.load_model: CGM-VAE, P-VAE or
 a baseline) and keep n diverse ones (modeling.diversity: slots shared among clusters in proportion
 to their weights, no two proposals closer than --min-distance in model space).
 
@@ -35,10 +35,10 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from modeling.checkpoints import load_model
 from modeling.diversity import DEFAULT_MIN_DISTANCE, cluster_weights, diverse_proposals
 from pipelines.core import storage
 from pipelines.core.console import configure_logging
+from pipelines.core.model_store import load_model
 from pipelines.lightroom.develop_settings import process_of, settings_sliders
 from pipelines.lightroom.xmp import CameraRawSettings, write_xmp
 from rendering.sliders import SliderSpec, spec_for

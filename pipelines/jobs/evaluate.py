@@ -33,7 +33,6 @@ import numpy as np
 import torch
 
 from modeling.alignment import ExpertChoiceError, align_proposals, choose_experts
-from modeling.checkpoints import load_model
 from modeling.proposals import Proposals, draw_proposals
 from modeling.registry import MODEL_ORDER, MODELS
 from pipelines.core import storage
@@ -41,6 +40,7 @@ from pipelines.core.console import configure_logging, local_log_dir
 from pipelines.core.errors import ERRORS_TAG, error_row, write_errors
 from pipelines.core.lab_summary import summarise, summary_table
 from pipelines.core.layout import DatasetLayout
+from pipelines.core.model_store import is_model_folder, load_model
 from pipelines.core.options import BEAM_HELP, make_pipeline, split_args
 from pipelines.core.parquet_io import clear_folder, read_rows, read_table, write_rows
 from pipelines.core.photos import as_shot_white, open_photo, unedited
@@ -327,7 +327,7 @@ def model_folders(layout: DatasetLayout, names: Sequence[str]) -> list[tuple[str
     found = []
     for name in names:
         folder = layout.model_dir(name)
-        if storage.exists(storage.join(folder, "config.json")):
+        if is_model_folder(folder):
             found.append((name, folder))
         else:
             log.warning("evaluate: no trained model %s under %s (run `photoedit train --model %s`); skipped",

@@ -309,7 +309,7 @@ def edits_prior(dataset: str) -> GaussianPrior:
 def model_prior(model_dir: str, features_path: str) -> SliderPrior:
     """A trained model's likelihood (modeling.checkpoints folder) for one photo's features (.npy, [D])."""
     from modeling.baselines import ExactLikelihoodModel
-    from modeling.checkpoints import load_model
+    from pipelines.core.model_store import load_model
     from modeling.slider_fit import ModelPrior
     model, _ = load_model(model_dir)
     if not isinstance(model, ExactLikelihoodModel):

@@ -3,22 +3,21 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
-import pytest
+import pyarrow.parquet as pq
 import torch
 
-from modeling.data import (FeatureNormaliser, edits_from_tables, load_edits, pseudo_users,
-                           read_parquet_folder)
+from modeling.data import FeatureNormaliser, edits_from_tables, load_edits, pseudo_users
 from rendering.sliders import PROCESS_2003
 from tests.modeling.synthetic import write_tiny_dataset
 
 
 def test_load_edits_joins_features_and_converts_sliders(tmp_path):
     write_tiny_dataset(str(tmp_path), num_photos=10, dim=16)
-    data = load_edits(str(tmp_path))
+    feats = pq.read_table(str(tmp_path / "features"))         # every shard of the folder
+    edits = pq.read_table(str(tmp_path / "variant_edits"))
+    data = load_edits(feats, edits, pq.read_table(str(tmp_path / "photos")))
     assert len(data) == 10 * 2 * 7 and data.feature_dim == 16
     assert data.y.dtype == torch.float32 and data.y.abs().max() <= 1.0
-    feats = read_parquet_folder(str(tmp_path / "features"))
-    edits = read_parquet_folder(str(tmp_path / "variant_edits"))
     assert feats.num_rows == 20  # two shards read as one table
     assert data.features.shape == (20, 16)  # stored once per image, shared by its 7 edits
     assert torch.equal(data.x_at(torch.tensor([5, 0])), data.x[[5, 0]])
@@ -52,11 +51,6 @@ def test_rows_without_features_or_with_nan_are_dropped():
     assert data.editors.tolist() == ["A", "C"]
     assert data.y[1, PROCESS_2003.index("Exposure")] == 1.0  # out of range -> clipped to the range end
     assert data.splits[0] in ("train", "validation", "test")  # from the stable hash without photos/
-
-
-def test_missing_folder_raises(tmp_path):
-    with pytest.raises(FileNotFoundError, match="no Parquet shards"):
-        read_parquet_folder(str(tmp_path / "nothing"))
 
 
 def test_pseudo_users_chunk_experts_and_keep_users():

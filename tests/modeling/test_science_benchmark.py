@@ -8,15 +8,15 @@ import numpy as np
 import torch
 
 from benchmarks.science import write_dataset
-from modeling.data import load_edits
 from modeling.known_answer import REGIMES, KnownAnswer
 from modeling.likelihood import CELL_COUNTS, NEUTRAL, cell_index
+from pipelines.core.model_store import read_edits
 
 
 def test_written_dataset_reads_back_with_atoms_on_the_lightroom_lattice(tmp_path):
     truth = KnownAnswer(dataclasses.replace(REGIMES["fivek_atoms"], feature_dim=6))
     write_dataset(str(tmp_path), truth, photos=40, seed=1)
-    data = load_edits(str(tmp_path))
+    data = read_edits(str(tmp_path))
     assert len(data) == 200 and data.feature_dim == 6
     assert sorted(set(data.editors.tolist())) == ["A", "B", "C", "D", "E"]
     for photo in set(data.photo_ids.tolist()):

@@ -105,14 +105,16 @@ def test_pinned_sliders_reports_range_ends_but_not_unused_sliders():
     assert pinned_sliders(s) == ["Exposure=-3.99 (min)", "Shadows=100 (max)", "Brightness=149.5 (max)"]
 
 
-def test_model_prior_is_the_models_log_likelihood():
+def test_model_prior_is_the_models_density():
     from modeling.baselines import GaussianMLP
     torch.manual_seed(0)
     model = GaussianMLP(5, hidden=8)
     features = np.linspace(-1, 1, 5)
     prior = ModelPrior(model, features)
     y = (torch.rand(3, 11) * 2 - 1).requires_grad_(True)
-    expected = model.objective(torch.tensor(features, dtype=torch.float32)[None].expand(3, -1), y)
+    params = model.predict(torch.tensor(features, dtype=torch.float32)[None].expand(3, -1))
+    normal = torch.distributions.Normal(params.mean, torch.exp(0.5 * params.logvar))
+    expected = (normal.log_prob(y) + torch.log1p(-torch.sigmoid(params.atom_logit))).sum(-1)
     density = prior.log_density(y, torch.zeros(11))
     assert torch.allclose(density, expected)
     density.sum().backward()

@@ -57,15 +57,17 @@ def test_early_stopping_and_best_epoch_kept():
     assert result.epochs_run - 1 - result.best_epoch <= 3 and "no gain for 2 epochs" in result.reason
 
 
-def test_resume_continues_where_it_stopped(tmp_path):
+def test_resume_continues_where_it_stopped():
     tr, va = _data()
     config = dict(batch_size=64, patience=100, progress=False, warmup_epochs=2, val_samples=10)
     full = new_model("cgmvae", tr, seed=0, hidden=16, num_clusters=2, latent_dim=2)
-    ref = train(full, tr, va, TrainConfig(epochs=6, **config), state_folder=str(tmp_path / "a"))
+    ref = train(full, tr, va, TrainConfig(epochs=6, **config))
     part = new_model("cgmvae", tr, seed=0, hidden=16, num_clusters=2, latent_dim=2)
-    train(part, tr, va, TrainConfig(epochs=3, **config), state_folder=str(tmp_path / "b"))
+    states: list[bytes] = []
+    train(part, tr, va, TrainConfig(epochs=3, **config), save_state=states.append)
+    assert len(states) == 3                                  # one training state per epoch
     fresh = new_model("cgmvae", tr, seed=5, hidden=16, num_clusters=2, latent_dim=2)
-    resumed = train(fresh, tr, va, TrainConfig(epochs=6, **config), state_folder=str(tmp_path / "b"), resume=True)
+    resumed = train(fresh, tr, va, TrainConfig(epochs=6, **config), saved_state=states[-1])
     assert [h["epoch"] for h in resumed.history] == list(range(6))
     for a, b in zip(ref.history, resumed.history):
         assert abs(a["validation_ll"] - b["validation_ll"]) < 1e-3

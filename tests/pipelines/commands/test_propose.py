@@ -14,7 +14,7 @@ import pytest
 import torch
 from PIL import Image
 
-from modeling.checkpoints import save_model
+from pipelines.core.model_store import save_model
 from modeling.diversity import cluster_weights, diverse_proposals, pairwise_distance
 from modeling.training import TrainConfig, new_model, train
 from pipelines.commands.propose import FEATURE_RENDER_SIZE, HistoryError, history_from_edits

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from modeling.checkpoints import load_model
+from pipelines.core.model_store import load_model
 from pipelines.cli import main
 from tests.modeling.synthetic import write_tiny_dataset
 

@@ -132,7 +132,7 @@ def test_proposal_equal_to_an_experts_sliders_is_aligned_to_it_with_tiny_error(d
 
 
 def test_clustered_model_proposals_carry_their_cluster_and_are_reproducible(dataset):
-    from modeling.checkpoints import load_model
+    from pipelines.core.model_store import load_model
 
     model, _ = load_model(DatasetLayout(dataset).model_dir("cgmvae"))
     _, _, fc7 = _photo_inputs(dataset, "a0012")

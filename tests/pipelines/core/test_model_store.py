@@ -1,0 +1,32 @@
+"""Model folders through the storage layer: written, read back, refused when they are not model folders."""
+import json
+
+import pytest
+import torch
+
+from modeling.checkpoints import CheckpointError
+from modeling.registry import build_model
+from pipelines.core.model_store import ModelFolder, is_model_folder, load_model, read_edits, save_model
+
+
+def test_a_saved_model_folder_loads_back_in_eval_mode(tmp_path):
+    model = build_model("mdn", feature_dim=4, hidden=8, components=2)
+    folder = str(tmp_path / "models" / "mdn")
+    assert not is_model_folder(folder)
+    save_model(model, {"slider_process": "2003"}, {"test_ll": 2.0}, folder)
+    assert is_model_folder(folder) and json.loads((tmp_path / "models" / "mdn" / "metrics.json").read_text()) == {"test_ll": 2.0}
+    loaded, config = load_model(folder)
+    assert config["model"] == "mdn" and not loaded.training
+    for a, b in zip(model.state_dict().values(), loaded.state_dict().values()):
+        assert torch.equal(a, b)
+    store = ModelFolder(folder)
+    assert store.read("training_state.pt") is None
+    store.write("training_state.pt", b"state")
+    assert store.read("training_state.pt") == b"state"
+
+
+def test_not_a_model_folder_and_missing_training_data_are_clear_errors(tmp_path):
+    with pytest.raises(CheckpointError, match="not a model folder"):
+        load_model(str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="photoedit features"):
+        read_edits(str(tmp_path))
