@@ -139,19 +139,18 @@ def plot_proposal_grid(images: list[list[np.ndarray | None]], labels: list[list[
     return _save(fig, path, panels, drawn)
 
 
-def plot_personalisation(history: np.ndarray, normalised: np.ndarray, se: np.ndarray, path: str,
-                         title: str) -> FigureInfo:
-    """Normalised LL vs number of history edits, with a ±1 s.e. band (paper Fig. 5)."""
+def plot_personalisation(history: np.ndarray, curves: dict[str, dict], path: str, title: str) -> FigureInfo:
+    """LL_k - LL_0 (nats/edit) vs number of history edits per posterior kind, ±1 s.e. bands (paper Fig. 5)."""
     history = np.asarray(history, dtype=np.float64)
-    normalised = np.asarray(normalised, dtype=np.float64)
-    se = np.nan_to_num(np.asarray(se, dtype=np.float64))
     fig, ax = plt.subplots(figsize=(5.0, 3.4))
-    ax.fill_between(history, normalised - se, normalised + se, color=SAMPLED_COLOUR, alpha=0.25,
-                    label="±1 s.e. over users")
-    ax.plot(history, normalised, color=SAMPLED_COLOUR, marker="o", markersize=3, label="P-VAE")
-    ax.axhline(1.0, color=TRUE_COLOUR, linewidth=0.8, linestyle="--")
+    for (kind, curve), colour in zip(curves.items(), (SAMPLED_COLOUR, TRUE_COLOUR)):
+        gain = np.asarray(curve["gain"], dtype=np.float64)
+        se = np.nan_to_num(np.asarray(curve["gain_se"], dtype=np.float64))
+        ax.fill_between(history, gain - se, gain + se, color=colour, alpha=0.2)
+        ax.plot(history, gain, color=colour, marker="o", markersize=3, label=f"P-VAE, {kind} posterior")
+    ax.axhline(0.0, color=TRUE_COLOUR, linewidth=0.8, linestyle="--")
     ax.set_xlabel("edits in the user's history")
-    ax.set_ylabel("normalised log-likelihood")
+    ax.set_ylabel("LL_k − LL_0 (nats/edit)")
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7)
     fig.tight_layout()

@@ -227,24 +227,25 @@ def personalisation_section(inputs: Inputs, figures_dir: str) -> tuple[Section, 
                                   "(held-out edits + 1).")
         return section, []
     history = np.asarray(curve["history"], dtype=np.float64)
-    ll = np.asarray(curve["ll"], dtype=np.float64)
-    ll_se = np.asarray(curve.get("ll_se", np.zeros_like(ll)), dtype=np.float64)
-    normalised = np.asarray(curve["normalised"], dtype=np.float64)
-    scale = abs(ll[0]) if ll[0] != 0 else np.nan
-    band = ll_se / scale
+    kinds = [k for k in ("amortised", "exact") if k in curve]
     rel = f"{FIGURES}/personalisation.png"
-    info = plot_personalisation(history, normalised, band, os.path.join(figures_dir, "personalisation.png"),
+    info = plot_personalisation(history, {k: curve[k] for k in kinds}, os.path.join(figures_dir, "personalisation.png"),
                                 title=f"P-VAE: {curve.get('users', '?')} users, {curve.get('held_out', '?')} held-out edits each")
-    section.figures.append((rel, "normalised LL vs history edits, ±1 s.e. band"))
+    section.figures.append((rel, "LL_k − LL_0 (nats/edit) vs history edits, amortised q and exact posterior, ±1 s.e."))
     section.paragraphs.append(
-        f"{str(curve.get('definition', '')).rstrip('.')}. Band: ±1 s.e. of LL_k over users divided by |LL_0|. Users: "
+        f"{str(curve.get('definition', '')).rstrip('.')}. Bands: ±1 s.e. of the per-user gain over users. Users: "
         f"{curve.get('users')}; held-out edits per user: {curve.get('held_out')}; importance samples: "
         f"{curve.get('num_samples')}.")
-    picks = sorted({0, int(history[-1]), *[int(k) for k in history if int(k) in (1, 5, 10, 20, 30)]})
+    picks = sorted({0, int(history[-1]), *[int(k) for k in history if int(k) in (1, 2, 5, 10, 20, 30)]})
     rows = []
     for k in picks:
         i = int(np.flatnonzero(history == k)[0])
         users = curve.get("users_at_k", [None] * len(history))[i]
-        rows.append([str(k), f"{ll[i]:.3f} ± {ll_se[i]:.3f}", f"{normalised[i]:.3f}", str(users)])
-    section.tables.append(Table(["history edits", "LL (nats/edit)", "normalised LL", "users"], rows))
+        cells = [f"{curve[kind]['ll'][i]:.3f}" for kind in kinds]
+        cells += [f"{curve[kind]['gain'][i]:+.3f} ± {curve[kind]['gain_se'][i]:.3f}" for kind in kinds]
+        cells += [f"{curve[kind]['max_posterior'][i]:.2f}" for kind in kinds]
+        rows.append([str(k), *cells, str(users)])
+    header = ([f"LL_k {k}" for k in kinds] + [f"LL_k − LL_0 {k}" for k in kinds]
+              + [f"max posterior {k}" for k in kinds])
+    section.tables.append(Table(["history edits", *header, "users"], rows))
     return section, [info]

@@ -9,10 +9,13 @@ import numpy as np
 import pyarrow as pa
 
 from pipelines.core.lab_summary import summarise
+from modeling.comparison import FLOOR
+from modeling.metrics import mean_se
 from pipelines.core.schemas import NO_ADJUSTMENT
 from pipelines.fivek.sample.generator import CAMERA_MAKE
 from pipelines.report.document import DASH, Section, Table
 from pipelines.report.inputs import Inputs, data_counts, photoedit_version, stage_markers
+from rendering.sliders import PROCESS_2003
 
 log = logging.getLogger(__name__)
 
@@ -41,42 +44,84 @@ def cross_check(computed: dict[str, dict[str, float]], summary: dict | None, rel
     return problems
 
 
+SCORE_KEYS = ("ll", "ll_se", "jsd", "jsd_se", "slider_error", "slider_error_se", "ll_minus_floor",
+              "ll_minus_floor_se", "jsd_per_slider")
+
+
 def model_scores(inputs: Inputs) -> dict[str, dict[str, Any]]:
-    """Per model: test LL, JSD (± s.e.), IS samples and bins, from models/summary.json else metrics.json."""
+    """Per model (and the feature-blind floor): test LL, JSD, slider error (± s.e.), LL - floor, JSD per slider,
+    sample counts and bins, from models/summary.json else the model's metrics.json."""
     out: dict[str, dict[str, Any]] = {}
     summary = inputs.models_summary or {}
-    for row in summary.get("models", []):
-        out[row["model"]] = {"ll": row.get("ll"), "ll_se": row.get("ll_se"), "jsd": row.get("jsd"),
-                             "jsd_se": row.get("jsd_se"), "is_samples": row.get("ll_num_samples", summary.get("is_samples")),
+    rows = [*summary.get("models", []), *([summary["floor"]] if summary.get("floor") else [])]
+    for row in rows:
+        out[row["model"]] = {**{k: row.get(k) for k in SCORE_KEYS},
+                             "is_samples": row.get("ll_num_samples", summary.get("is_samples")),
                              "bins": row.get("jsd_bins", summary.get("jsd_bins")), "source": "models/summary.json"}
     for name, m in inputs.metrics.items():
         if name in out or "test_ll" not in m:
             continue
-        out[name] = {"ll": m.get("test_ll"), "ll_se": m.get("test_ll_se"), "jsd": m.get("test_jsd"),
-                     "jsd_se": m.get("test_jsd_se"), "is_samples": m.get("test_ll_num_samples"),
+        out[name] = {**{k: m.get(f"test_{k}") for k in SCORE_KEYS}, "is_samples": m.get("test_ll_num_samples"),
                      "bins": m.get("test_jsd_bins"), "source": f"models/{name}/metrics.json"}
     return out
 
 
-def _pm(mean: Any, se: Any, digits: int) -> str:
+def _pm(mean: Any, se: Any, digits: int, sign: bool = False) -> str:
     if mean is None or not np.isfinite(float(mean)):
         return DASH
     se_text = DASH if se is None or not np.isfinite(float(se)) else f"{float(se):.{digits}f}"
-    return f"{float(mean):.{digits}f} ± {se_text}"
+    return f"{float(mean):{'+' if sign else ''}.{digits}f} ± {se_text}"
 
 
 def table_one(models: list[str], scores: dict[str, dict], lab: dict[str, dict]) -> Table:
-    """Table 1: per model (and no_adjustment) test LL ± s.e., JSD ± s.e., LAB ΔE76 ± s.e., RMS, photos."""
+    """Table 1: per model, the feature-blind floor and no_adjustment: test LL, LL - floor, JSD, slider error
+    (± s.e.), LAB ΔE76 ± s.e., RMS ΔE, photos."""
     rows = []
-    for name in [*models, NO_ADJUSTMENT]:
+    for name in [*models, FLOOR, NO_ADJUSTMENT]:
         s, l = scores.get(name, {}), lab.get(name)
-        if name != NO_ADJUSTMENT and not s and l is None:
-            rows.append([name, "not trained", DASH, DASH, DASH, DASH])
+        if name == FLOOR and not s:
             continue
-        rows.append([name, _pm(s.get("ll"), s.get("ll_se"), 3), _pm(s.get("jsd"), s.get("jsd_se"), 4),
+        if name not in (NO_ADJUSTMENT, FLOOR) and not s and l is None:
+            rows.append([name, "not trained", *[DASH] * 7])
+            continue
+        rows.append([name, _pm(s.get("ll"), s.get("ll_se"), 3),
+                     _pm(s.get("ll_minus_floor"), s.get("ll_minus_floor_se"), 3, sign=True),
+                     _pm(s.get("jsd"), s.get("jsd_se"), 4), _pm(s.get("slider_error"), s.get("slider_error_se"), 4),
                      _pm(l["lab_mean"], l["lab_se"], 2) if l else DASH,
                      f"{l['lab_rms_mean']:.2f}" if l else DASH, str(l["photos"]) if l else DASH])
-    return Table(["model", "test LL (nats/edit)", "JSD", "LAB ΔE76", "ΔE RMS", "photos"], rows)
+    return Table(["model", "test LL (nats/edit)", "LL − floor", "JSD", "slider error", "LAB ΔE76", "ΔE RMS", "photos"],
+                 rows)
+
+
+def jsd_per_slider_table(models: list[str], scores: dict[str, dict]) -> Table | None:
+    """JSD of each slider's histogram per model (and the floor); None when no model has them."""
+    names = [n for n in [*models, FLOOR] if scores.get(n, {}).get("jsd_per_slider")]
+    if not names:
+        return None
+    return Table(["model", *PROCESS_2003.names],
+                 [[n, *[f"{v:.3f}" for v in scores[n]["jsd_per_slider"]]] for n in names])
+
+
+def best_lines(inputs: Inputs, lab: dict[str, dict]) -> list[str]:
+    """Which model is best on each metric and whether its lead over the runner-up exceeds that lead's s.e."""
+    lines = [row["line"] for row in (inputs.models_summary or {}).get("best", [])]
+    ranked = sorted((m for m in lab if m != NO_ADJUSTMENT), key=lambda m: lab[m]["lab_mean"])
+    if len(ranked) > 1 and inputs.evaluation is not None:
+        lead, se = paired_lab_lead(inputs.evaluation, ranked[0], ranked[1])
+        lines.append(f"LAB ΔE76: best {ranked[0]} ({lab[ranked[0]]['lab_mean']:.2f}), runner-up {ranked[1]} by "
+                     f"{lead:+.2f} ± {se:.2f}: {'larger' if abs(lead) > se else 'not larger'} than its s.e.")
+    return lines
+
+
+def paired_lab_lead(evaluation: pa.Table, best: str, runner_up: str) -> tuple[float, float]:
+    """best - runner_up LAB ΔE76 over the photos both were evaluated on: (mean, paired s.e. over photos)."""
+    rows = evaluation.select(["photo_id", "model", "lab_error"]).to_pylist()
+    per: dict[str, dict[str, list[float]]] = {}
+    for r in rows:
+        if r["model"] in (best, runner_up):
+            per.setdefault(r["photo_id"], {}).setdefault(r["model"], []).append(r["lab_error"])
+    diffs = np.array([np.mean(v[best]) - np.mean(v[runner_up]) for v in per.values() if best in v and runner_up in v])
+    return mean_se(diffs)
 
 
 def _unique(table: pa.Table | None, column: str) -> list:
@@ -110,19 +155,28 @@ def table_one_section(inputs: Inputs) -> Section:
     scores = model_scores(inputs)
     lab = summarise(inputs.evaluation) if inputs.evaluation is not None else {}
     section.tables.append(table_one(inputs.models, scores, lab))
-    samples = sorted({str(s["is_samples"]) for s in scores.values() if s.get("is_samples") is not None})
+    per_slider = jsd_per_slider_table(inputs.models, scores)
+    if per_slider is not None:
+        section.tables.append(per_slider)
+    section.paragraphs.extend(f"Best: {line}" for line in best_lines(inputs, lab))
+    samples = sorted({str(s["is_samples"]) for name, s in scores.items()
+                      if s.get("is_samples") is not None and name != FLOOR})
     bins = sorted({str(s["bins"]) for s in scores.values() if s.get("bins") is not None})
     sources = sorted({s["source"] for s in scores.values()})
     section.paragraphs.append(
-        f"LL: predictive log-likelihood of the test split's edits in nats per edit, in model space [-1, 1]^11; "
-        f"importance-sampled with the recognition network as proposal for CGM-VAE / P-VAE "
-        f"(S = {', '.join(samples) or 'n/a'} samples), log-mean-exp over gate draws for the LBN, exact for "
-        f"MLP / MDN; ± s.e. over photos (edits of a photo averaged first). P-VAE LL uses the prior over "
-        f"clusters (no user history). Source: {', '.join(sources) or 'none'}.")
+        f"LL: predictive log-likelihood of the test split's edits in nats per edit, model space [-1, 1]^11, the "
+        f"same for every model: each slider's Lightroom step is a cell, the range ends are censored and an "
+        f"untouched slider is an explicit atom, so the figure needs no variance floor (modeling.likelihood). "
+        f"Importance-sampled with the recognition network as proposal for CGM-VAE / P-VAE and with a learned "
+        f"gate proposal for the LBN (S = {', '.join(samples) or 'n/a'} samples), exact for MLP / MDN and the "
+        f"floor; ± s.e. over photos (edits of a photo averaged first). {FLOOR}: a diagonal Gaussian mixture "
+        f"fitted by EM to the train sliders, ignoring the photo; LL − floor is the paired gap (± s.e.). "
+        f"P-VAE LL uses the prior over clusters (no user history). Source: {', '.join(sources) or 'none'}.")
     section.paragraphs.append(
         f"JSD: Jensen-Shannon divergence between normalised histograms of true and sampled sliders, "
-        f"{', '.join(bins) or 'n/a'} equal bins on [-1, 1], log base 2 (0 ≤ JSD ≤ 1), averaged over the "
-        f"11 sliders; ± bootstrap s.e. over photos.")
+        f"{', '.join(bins) or 'n/a'} bins per slider centred so that no edge falls on its neutral value, log base "
+        f"2 (0 ≤ JSD ≤ 1), averaged over the 11 sliders (per slider in the second table); ± bootstrap s.e. over "
+        f"photos. Slider error: mean absolute model-space distance of a sampled edit from the true one.")
     if inputs.evaluation is not None:
         summary = inputs.eval_summary or {}
         sizes = _unique(inputs.evaluation, "size")

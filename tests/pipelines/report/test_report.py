@@ -59,8 +59,9 @@ def _config(model: str, cls: str, kwargs: dict) -> dict:
 
 
 def _summary_row(model: str, ll: float, ll_se: float, jsd: float, jsd_se: float) -> dict:
-    """One models/summary.json row as run_evaluate_models writes it (keys of modeling.metrics.evaluate)."""
+    """One models/summary.json row as evaluate-models writes it (modeling.comparison.compare)."""
     return {"model": model, "ll": ll, "ll_se": ll_se, "ll_photos": 3, "ll_edits": 9, "ll_per_edit_mean": ll,
+            "ll_minus_floor": ll + 3.0, "ll_minus_floor_se": 0.2, "slider_error": 0.25, "slider_error_se": 0.02,
             "ll_num_samples": 50, "ll_units": "nats per edit, model space [-1, 1]^11", "jsd": jsd,
             "jsd_se": jsd_se, "jsd_per_slider": [jsd] * 11, "jsd_bins": 20, "jsd_log_base": 2.0,
             "jsd_bootstrap": 20, "jsd_per_image": 0.5, "jsd_per_image_se": 0.01, "jsd_per_image_samples": 20,
@@ -101,6 +102,9 @@ def dataset(tmp_path_factory) -> DatasetLayout:
         "models": [_summary_row("mlp", 1.2345, 0.1111, 0.12345, 0.01234),
                    _summary_row("mdn", 2.5, 0.25, 0.2, 0.02),
                    _summary_row("pvae", 3.0, 0.5, 0.05, 0.005)],
+        "floor": {**_summary_row("feature_blind_floor", -3.0, 0.3, 0.4, 0.04), "ll_num_samples": 1},
+        "best": [{"metric": "ll", "best": "pvae", "line": "ll: best pvae (3.0000), runner-up mdn by +0.5000 ± 0.2000: "
+                                                          "larger than its s.e."}],
         "is_samples": 50, "jsd_bins": 20, "jsd_log_base": 2, "split": "test", "edits": 9})
     for name, cls, kwargs in (("mlp", "GaussianMLP", {"hidden": 8, "layers": 1}),
                               ("pvae", "PVAE", {"hidden": 8, "layers": 1, "latent_dim": 2, "num_clusters": 3}),
@@ -113,10 +117,12 @@ def dataset(tmp_path_factory) -> DatasetLayout:
         "test_jsd_se": 0.03, "test_ll_num_samples": 50, "test_jsd_bins": 20})
     history = list(range(6))
     ll = [-2.0, -1.8, -1.6, -1.5, -1.45, -1.4]
+    exact = [-2.0, -1.5, -1.3, -1.2, -1.2, -1.2]
+    blocks = {kind: {"ll": v, "ll_se": [0.1] * 6, "gain": [x - v[0] for x in v], "gain_se": [0.05] * 6,
+                     "max_posterior": [0.4, 0.6, 0.7, 0.8, 0.9, 0.95]} for kind, v in (("amortised", ll), ("exact", exact))}
     _write_json(root / "models" / "pvae" / "personalisation.json", {
-        "users": 4, "held_out": 20, "num_samples": 50, "history": history, "ll": ll, "ll_se": [0.1] * 6,
-        "normalised": [1 + (v - ll[0]) / abs(ll[0]) for v in ll], "gain": [v - ll[0] for v in ll],
-        "gain_se": [0.05] * 6, "users_at_k": [4] * 6, "definition": "normalised = 1 + (LL_k - LL_0)/|LL_0|"})
+        "users": 4, "held_out": 20, "num_samples": 50, "history": history, **blocks, "ll": ll, "ll_se": [0.1] * 6,
+        "normalised": blocks["amortised"]["gain"], "users_at_k": [4] * 6, "definition": "LL_k - LL_0"})
     write_table(pa.Table.from_pylist(
         [{"image_id": f"a000{i}_v0", "photo_id": f"a000{i}", "variant": 0, "fc7": [0.0] * 16} for i in range(1, 8)],
         schema=features_schema(16)), layout.features)
@@ -168,7 +174,14 @@ def test_table_one_has_every_model_and_hand_computed_numbers(built):
     assert "2.500 ± 0.250" in _row(markdown, "mdn") and "—" in _row(markdown, "mdn")   # no LAB rows
     assert "not trained" in _row(markdown, "lbn")
     assert "agree with evaluation/_summary.json" in markdown
-    assert "S = 50 samples" in markdown and "20 equal bins" in markdown and "48 px" in markdown
+    assert "S = 50 samples" in markdown and "20 bins per slider centred" in markdown and "48 px" in markdown
+    # the feature-blind floor row, each model's paired gap to it, slider error, the best-model lines
+    assert "-3.000 ± 0.300" in _row(markdown, "feature_blind_floor")
+    assert "+4.234 ± 0.200" in _row(markdown, "mlp") and "0.2500 ± 0.0200" in _row(markdown, "mlp")
+    assert "Best: ll: best pvae (3.0000), runner-up mdn by +0.5000 ± 0.2000: larger than its s.e." in markdown
+    assert "Best: LAB ΔE76: best mlp (3.00), runner-up pvae by -1.00 ± 2.08: not larger than its s.e." in markdown   # diffs 0, 2, -5
+    assert "| model | Temperature | Tint | Exposure |" in markdown                      # per-slider JSD table
+    assert "| mlp | 0.123 | 0.123 | 0.123 |" in markdown and "| feature_blind_floor | 0.400 |" in markdown
     assert "photoedit train --dataset" in markdown                   # lbn is missing: the command is named
 
 
@@ -223,7 +236,7 @@ def test_proposal_grid_shows_the_first_renderable_test_photos_with_delta_e(built
 def test_personalisation_section_present_and_missing(built, dataset, tmp_path):
     _, _, page, markdown = built
     assert "## P-VAE personalisation" in markdown and "figures/personalisation.png" in markdown
-    assert "| 5 | -1.400 ± 0.100 | 1.300 | 4 |" in markdown
+    assert "| 5 | -1.400 | -1.200 | +0.600 ± 0.050 | +0.800 ± 0.050 | 0.95 | 0.95 | 4 |" in markdown
     inputs = dataclasses.replace(load_inputs(dataset), layout=DatasetLayout(str(tmp_path)))
     section, infos = personalisation_section(inputs, str(tmp_path))
     assert infos == [] and section.figures == []
