@@ -11,19 +11,27 @@ from apache_beam.options.pipeline_options import (DirectOptions, PipelineOptions
                                                   StandardOptions)
 
 DEFAULT_RUNNER = "FnApiRunner"
+DASK_RUNNER = "apache_beam.runners.dask.dask_runner.DaskRunner"   # Beam 2.77 does not resolve "DaskRunner"
+DASK_PARTITIONS = 64   # DaskRunner: partitions per Create unless --dask_npartitions / --dask_partition_size
 
 BEAM_HELP = """\
 Any other flag is a Beam pipeline option, passed through unchanged: --runner (default
 FnApiRunner, in-process, multi-process over all cores: --direct_running_mode=multi_processing
---direct_num_workers=N; use --direct_running_mode=in_memory for one process), or DataflowRunner,
-FlinkRunner, SparkRunner, PortableRunner with their own options and --setup_file=./setup.py to
-ship this package to the workers (see README, "Running on a cluster")."""
+--direct_num_workers=N; use --direct_running_mode=in_memory for one process), or DaskRunner
+with --dask_client_address HOST:PORT (a dask.distributed scheduler; the work is split into
+--dask_npartitions=64 partitions per input unless given), or DataflowRunner, FlinkRunner,
+SparkRunner, PortableRunner with their own options and --setup_file=./setup.py to ship this package
+to the workers (see README, "Running on a cluster")."""
 
 
 def beam_options(beam_args: list[str]) -> PipelineOptions:
     """PipelineOptions from pass-through flags; FnApiRunner multi-process on all cores by default."""
     options = PipelineOptions(beam_args)
     standard = options.view_as(StandardOptions)
+    if str(standard.runner).lower() in ("dask", "daskrunner"):
+        standard.runner = DASK_RUNNER
+    if standard.runner == DASK_RUNNER:
+        _split_dask_inputs(options, beam_args)
     if not standard.runner:
         standard.runner = DEFAULT_RUNNER
         direct = options.view_as(DirectOptions)
@@ -34,6 +42,19 @@ def beam_options(beam_args: list[str]) -> PipelineOptions:
     options.view_as(SetupOptions).save_main_session = False
     _share_cores_between_workers(options)
     return options
+
+
+def _split_dask_inputs(options: PipelineOptions, beam_args: list[str]) -> None:
+    """DaskRunner: DASK_PARTITIONS partitions per Create unless the user chose a partitioning.
+
+    The DaskRunner's own default is 128 elements per partition, and its partitions are the only
+    unit of parallelism there (pipelines.core.transforms): a job of 100 photos ran on one worker.
+    """
+    from apache_beam.runners.dask.dask_runner import DaskOptions
+
+    flags = " ".join(beam_args)
+    if "--dask_npartitions" not in flags and "--dask_partition_size" not in flags:
+        options.view_as(DaskOptions).npartitions = DASK_PARTITIONS
 
 
 def _share_cores_between_workers(options: PipelineOptions) -> None:
