@@ -122,7 +122,7 @@ def dask_cluster(workers: int = 2, log_dir: str | None = None, timeout: float = 
         for name, cmd in commands.items():
             out = open(os.path.join(log_dir, f"dask-{name}.log"), "wb")
             # own session: stopping the group also stops the worker process each nanny started
-            processes.append(subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT,
+            processes.append(subprocess.Popen(cmd, cwd=PROJECT, env=env, stdout=out, stderr=subprocess.STDOUT,
                                               start_new_session=True))
             out.close()
             if name == "scheduler":
