@@ -42,6 +42,10 @@ from typing import Iterator
 
 log = logging.getLogger(__name__)
 PROJECT = Path(__file__).resolve().parents[2]
+# A dask nanny starts its worker with MALLOC_TRIM_THRESHOLD_=65536, which turns glibc's dynamic mmap
+# threshold off: every array over 128 KiB is then mmap'd and unmapped, and the renderer ran 1.5x
+# slower (0.18 vs 0.12 s per photo). A fixed 32 MiB mmap threshold gives the speed back (README).
+MALLOC_MMAP_THRESHOLD = "33554432"
 
 
 def free_port() -> int:
@@ -107,7 +111,8 @@ def dask_cluster(workers: int = 2, log_dir: str | None = None, timeout: float = 
     """Start a dask scheduler + `workers` single-threaded dask workers; yield 'HOST:PORT'; stop all on exit."""
     from distributed import Client
 
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(PROJECT), *filter(None, [os.environ.get("PYTHONPATH")])]))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(PROJECT), *filter(None, [os.environ.get("PYTHONPATH")])]),
+               MALLOC_MMAP_THRESHOLD_=MALLOC_MMAP_THRESHOLD)
     log_dir = log_dir or tempfile.mkdtemp(prefix="dask_cluster_")
     port = free_port()
     address = f"127.0.0.1:{port}"
