@@ -10,8 +10,9 @@ read from its source:
   last one. Every job therefore ends in `parquet_io.all_written`, one Flatten of all its sinks.
 * A ParDo's outputs are ONE bag: `transform_evaluator.ParDo` sends every tag to the same
   `OneReceiver` list and the visitor hands each output PCollection its producer's whole bag, so
-  `.with_outputs(...)` gives every tag all outputs mixed (errors landed in photos/). `TaggedParDo`
-  emits (tag, value) pairs on one output and splits them with one FlatMap per tag.
+  `.with_outputs(...)` gives every tag all outputs mixed (ingest failed on an error row among its
+  photos). `TaggedParDo` emits (tag, value) pairs on one output and splits them with one FlatMap
+  per tag.
 * Outputs of `finish_bundle` are dropped (`apply_dofn_to_bundle` collects the results before it
   calls `invoke_finish_bundle`). BatchElements, hence RunInference, emits a bundle's last partial
   batch there (those images got no features), and so does WriteToParquet's `_WriteBundleDoFn`
