@@ -136,7 +136,7 @@ def all_written(*shard_paths: beam.PCollection) -> beam.PCollection:
 
 
 READ_SPREAD = 1024   # groups the rows of a read are spread over (at most this many workers in parallel)
-READ_BATCH_ROWS = 1024
+READ_BATCH_ROWS = 1024   # rows decoded at a time while a shard is read
 
 
 def shard_rows(shard: tuple[int, str], columns: list[str] | None, spread: int) -> Iterator[tuple[int, dict[str, Any]]]:
