@@ -24,10 +24,10 @@ def error_row(item_id: str, stage: str, error: BaseException | str, uri: str | N
     return {"id": str(item_id), "stage": stage, "reason": reason, "uri": uri}
 
 
-def write_errors(errors: beam.PCollection, layout: DatasetLayout, stage: str) -> None:
-    """Sink the error rows of a stage into errors/<stage>/ (one shard sorted by id) and count them."""
+def write_errors(errors: beam.PCollection, layout: DatasetLayout, stage: str) -> beam.PCollection:
+    """Sink the error rows of a stage into errors/<stage>/ (one shard sorted by id), count them; the shard path."""
     counted = errors | f"CountErrors_{stage}" >> beam.Map(_count_error, stage)
-    write_rows(counted, layout.errors(stage), ERRORS, label=f"WriteErrors_{stage}", keys=ERROR_KEYS)
+    return write_rows(counted, layout.errors(stage), ERRORS, label=f"WriteErrors_{stage}", keys=ERROR_KEYS)
 
 
 def _count_error(row: dict[str, Any], stage: str) -> dict[str, Any]:

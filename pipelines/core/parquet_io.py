@@ -2,23 +2,28 @@
 
 A stage's output is a folder of shards `part-SSSSS-of-NNNNN.parquet` with an explicit schema. The
 Beam sink (`write_rows`) is plain Beam on every runner: each row goes to shard
-stable_hash(key columns) mod N, shards are gathered by GroupByKey and each is written, sorted by its
-key columns, by one DoFn through the storage layer. So the same rows give the same files on any
-runner and any number of workers, every shard exists even when it is empty, and nothing depends on
-a runner's support for Beam's file-based sinks (`WriteToParquet` writes no files on the DaskRunner:
-its finalize step is never run there).
+stable_hash(key columns) mod N, shards are gathered by a GroupByKey (`transforms.GroupIntoShards`)
+and each is written, sorted by its key columns, by one DoFn through the storage layer. So the same
+rows give the same files on any runner and any number of workers, and every shard exists even when
+it is empty. The Beam source (`read_rows`) is as plain: a Create of the shard paths (listed when the
+pipeline is built), a FlatMap reading each shard, and a GroupIntoShards over `READ_SPREAD` groups so
+the rows spread over the workers after the read. A job ends in `all_written`, one transform fed by
+all its sinks. Why not Beam's Parquet IO: on the DaskRunner `ReadFromParquet` fails (its Read has no
+translation there) and `WriteToParquet` writes an empty file (its writer reports from
+finish_bundle, which the DaskRunner drops); see `pipelines.core.transforms`.
 """
 from __future__ import annotations
 
 import hashlib
 import logging
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipelines.core import storage
+from pipelines.core.transforms import GroupIntoShards
 
 log = logging.getLogger(__name__)
 SHARD_NAME = "part-{index:05d}-of-{count:05d}.parquet"
@@ -87,14 +92,11 @@ def shard_of(row: dict[str, Any], keys: Sequence[str], num_shards: int) -> int:
     return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "big") % num_shards
 
 
-_EMPTY = "__photoedit_empty_shard__"
-
-
-def write_shard(shard: tuple[int, Iterable[Any]], folder: str, schema: pa.Schema, keys: Sequence[str],
+def write_shard(shard: tuple[int, Iterable[dict[str, Any]]], folder: str, schema: pa.Schema, keys: Sequence[str],
                 num_shards: int) -> str:
     """Write one shard's rows (sorted by `keys`) as folder/part-SSSSS-of-NNNNN.parquet; returns its path."""
     index, rows = shard
-    rows = sorted((r for r in rows if not (isinstance(r, str) and r == _EMPTY)), key=lambda r: sort_key(r, keys))
+    rows = sorted(rows, key=lambda r: sort_key(r, keys))
     path = storage.join(folder, SHARD_NAME.format(index=index, count=num_shards))
     return storage.write_bytes(path, table_bytes(pa.Table.from_pylist(rows, schema=schema)))
 
@@ -113,10 +115,8 @@ class WriteRows(beam.PTransform):
 
     def expand(self, rows: beam.PCollection) -> beam.PCollection:
         keys, count = self._keys, self._num_shards
-        keyed = rows | "ShardKey" >> beam.Map(lambda r: (shard_of(r, keys, count), r))
-        every_shard = rows.pipeline | "EveryShard" >> beam.Create([(i, _EMPTY) for i in range(count)])
-        return ((keyed, every_shard) | "WithEmptyShards" >> beam.Flatten()
-                | "GroupShards" >> beam.GroupByKey()
+        return (rows | "ShardKey" >> beam.Map(lambda r: (shard_of(r, keys, count), r))
+                | "GroupShards" >> GroupIntoShards(count)
                 | "WriteShard" >> beam.Map(write_shard, self._folder, self._schema, keys, count))
 
 
@@ -126,6 +126,45 @@ def write_rows(pcoll: beam.PCollection, folder: str, schema: pa.Schema, label: s
     return pcoll | label >> WriteRows(folder, schema, keys, num_shards)
 
 
+def all_written(*shard_paths: beam.PCollection) -> beam.PCollection:
+    """A job's last transform: the paths every sink wrote, as one PCollection.
+
+    The DaskRunner runs only the last transform of a pipeline and what it depends on
+    (pipelines.core.transforms), so a job with several sinks must end in one that depends on all.
+    """
+    return shard_paths | "AllWritten" >> beam.Flatten()
+
+
+READ_SPREAD = 1024   # groups the rows of a read are spread over (at most this many workers in parallel)
+READ_BATCH_ROWS = 1024   # rows decoded at a time while a shard is read
+
+
+def shard_rows(shard: tuple[int, str], columns: list[str] | None, spread: int) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The rows of shard (index, path) as (group, row) pairs, groups dealt round-robin over range(spread)."""
+    index, path = shard
+    batches = pq.ParquetFile(_open_shard(path)).iter_batches(batch_size=READ_BATCH_ROWS, columns=columns)
+    records = (record for batch in batches for record in batch.to_pylist())
+    for row, record in enumerate(records, start=index):
+        yield row % spread, record
+
+
+class ReadRows(beam.PTransform):
+    """The rows (dicts) of every shard under `folder`, spread over READ_SPREAD groups (module docstring)."""
+
+    def __init__(self, folder: str, columns: list[str] | None = None):
+        super().__init__()
+        self._folder, self._columns = folder, columns
+
+    def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
+        shards = parquet_files(self._folder)
+        if not shards:
+            raise FileNotFoundError(f"no Parquet shards under {self._folder}: run the stage that writes it")
+        return (pbegin | "Shards" >> beam.Create(list(enumerate(shards)))
+                | "ReadShard" >> beam.FlatMap(shard_rows, self._columns, READ_SPREAD)
+                | "Spread" >> GroupIntoShards(READ_SPREAD)
+                | "Rows" >> beam.FlatMap(lambda group: group[1]))
+
+
 def read_rows(folder: str, columns: list[str] | None = None) -> beam.PTransform:
-    """Beam source: the rows (dicts) of every shard under `folder`."""
-    return beam.io.ReadFromParquet(storage.join(folder, "*.parquet"), columns=columns)
+    """Beam source: the rows (dicts) of every shard under `folder` (see ReadRows)."""
+    return ReadRows(folder, columns)

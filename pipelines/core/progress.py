@@ -5,8 +5,9 @@ Workers (`WorkerProgress`, in a DoFn) log "photoedit-progress <stage> +<n>" at m
 up wherever they arrive: directly (in-process runner), or forwarded by the runner's logging service
 from worker processes (multi-process FnApiRunner, portable job service). It shows a tqdm bar when
 the terminal is a TTY, else a log line every `LINE_SECONDS` with count, rate and ETA. On runners
-that do not forward worker logs (Dataflow, Flink, ...) it stays silent and the stage's final counts
-come from Beam's metrics (`stage_counters`).
+that do not forward worker logs (Dataflow, Flink, the DaskRunner, ...) it stays silent and the
+stage's final counts come from Beam's metrics (`stage_counters`), or, on a runner without metrics
+(the DaskRunner), from the rows the stage wrote.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import logging
 import re
 import sys
 import time
-from typing import Any
+from typing import Any, Mapping
 
 WORKER_SECONDS = 2.0
 LINE_SECONDS = 10.0
@@ -125,10 +126,18 @@ class StageProgress:
         return time.monotonic() - self._started
 
 
-def stage_counters(result: Any, namespace: str) -> dict[str, int]:
-    """Committed Beam counters of one namespace (empty if the runner does not report metrics)."""
+def stage_counters(result: Any, namespace: str, written: Mapping[str, str] | None = None) -> dict[str, int]:
+    """Committed Beam counters of one namespace; on a runner without metrics, rows written instead.
+
+    `written` maps counter names to the Parquet folders whose rows they count: on a runner that
+    reports no metrics (the DaskRunner's result raises NotImplementedError) those counters are the
+    folders' row counts (from the shards' footers), so a job's final counts stay right there.
+    """
     try:
-        return {c.key.metric.name: c.committed for c in result.metrics().query()["counters"]
-                if c.key.metric.namespace == namespace}
-    except Exception:  # some runners have no metrics API
-        return {}
+        counters = result.metrics().query()["counters"]
+    except Exception:  # a runner without a metrics API
+        from pipelines.core.parquet_io import count_rows  # here: console imports this module, keep it light
+
+        log.debug("%s: the runner reports no metrics; counting the rows written", namespace)
+        return {name: count_rows(folder) or 0 for name, folder in (written or {}).items()}
+    return {c.key.metric.name: c.committed for c in counters if c.key.metric.namespace == namespace}

@@ -26,10 +26,11 @@ from pipelines.core.console import configure_logging, local_log_dir
 from pipelines.core.errors import ERRORS_TAG, error_row, write_errors
 from pipelines.core.layout import DatasetLayout
 from pipelines.core.options import BEAM_HELP, make_pipeline, split_args
-from pipelines.core.parquet_io import clear_folder, count_rows, read_rows, write_rows
+from pipelines.core.parquet_io import all_written, clear_folder, count_rows, read_rows, write_rows
 from pipelines.core.photos import as_shot_white, open_photo
 from pipelines.core.progress import StageProgress, WorkerProgress, stage_counters
 from pipelines.core.schemas import SLIDER_KEYS, VARIANT_EDITS, VARIANTS, image_id
+from pipelines.core.transforms import TaggedParDo
 from pipelines.fivek.augmentation import POLICIES, VariantSliders, variant_sliders, variant_target
 from rendering.sliders import PROCESS_2003
 
@@ -153,8 +154,8 @@ class AugmentPhotos(beam.PTransform):
         joined = ({"photo": photos | "KeyPhotos" >> beam.Map(lambda r: (r["photo_id"], r)),
                    "edits": edits | "KeyEdits" >> beam.Map(lambda r: (r["photo_id"], r))}
                   | "JoinEdits" >> beam.CoGroupByKey())
-        out = joined | "RenderVariants" >> beam.ParDo(RenderVariants(self._config)).with_outputs(
-            VARIANT_EDITS_TAG, ERRORS_TAG, main="variants")
+        out = joined | "RenderVariants" >> TaggedParDo(RenderVariants(self._config), VARIANT_EDITS_TAG, ERRORS_TAG,
+                                                       main="variants")
         return out.variants, out[VARIANT_EDITS_TAG], out[ERRORS_TAG]
 
 
@@ -164,10 +165,10 @@ def build_pipeline(pipeline: beam.Pipeline, config: AugmentConfig) -> None:
     photos = pipeline | "ReadPhotos" >> read_rows(layout.photos)
     edits = pipeline | "ReadEdits" >> read_rows(layout.edits)
     variants, variant_edits, errors = (photos, edits) | "Augment" >> AugmentPhotos(config)
-    write_rows(variants, layout.variants, VARIANTS, label="WriteVariants", keys=("image_id",))
-    write_rows(variant_edits, layout.variant_edits, VARIANT_EDITS, label="WriteVariantEdits",
-               keys=("image_id", "editor"))
-    write_errors(errors, layout, STAGE)
+    all_written(write_rows(variants, layout.variants, VARIANTS, label="WriteVariants", keys=("image_id",)),
+                write_rows(variant_edits, layout.variant_edits, VARIANT_EDITS, label="WriteVariantEdits",
+                           keys=("image_id", "editor")),
+                write_errors(errors, layout, STAGE))
 
 
 def run_job(config: AugmentConfig, beam_args: Sequence[str] = (),
@@ -184,9 +185,10 @@ def run_job(config: AugmentConfig, beam_args: Sequence[str] = (),
     with StageProgress(STAGE, total, "photos") as progress:
         with make_pipeline(beam_args, test_pipeline) as pipeline:
             build_pipeline(pipeline, config)
-    counters = stage_counters(pipeline.result, STAGE)
-    log.info("augment: %d photos -> %d images, %d errors -> %s (%.1f s)", counters.get("photos", 0),
-             counters.get("variants", 0), counters.get("errors", 0), layout.variants, progress.seconds)
+    counters = stage_counters(pipeline.result, STAGE, {"variants": layout.variants, "errors": layout.errors(STAGE)})
+    variants = counters.get("variants", 0)   # K+1 per rendered photo
+    log.info("augment: %d photos -> %d images, %d errors -> %s (%.1f s)", variants // (config.num_variants + 1),
+             variants, counters.get("errors", 0), layout.variants, progress.seconds)
     return counters
 
 

@@ -42,11 +42,12 @@ from pipelines.core.lab_summary import summarise, summary_table
 from pipelines.core.layout import DatasetLayout
 from pipelines.core.model_store import is_model_folder, load_model
 from pipelines.core.options import BEAM_HELP, make_pipeline, split_args
-from pipelines.core.parquet_io import clear_folder, read_rows, read_table, write_rows
+from pipelines.core.parquet_io import all_written, clear_folder, read_rows, read_table, write_rows
 from pipelines.core.photos import as_shot_white, open_photo, unedited
 from pipelines.core.progress import StageProgress, WorkerProgress, stage_counters
 from pipelines.core.schemas import EVALUATION, NO_ADJUSTMENT, PREDICTIONS, SLIDER_KEYS
 from pipelines.core.seeding import keyed_rng
+from pipelines.core.transforms import TaggedParDo
 from rendering.colour import lab_error_stats
 from rendering.sliders import PROCESS_2003
 
@@ -315,8 +316,8 @@ class EvaluateSplit(beam.PTransform):
                    "features": features | "Variant0" >> beam.Filter(lambda r: int(r["variant"]) == 0)
                    | "KeyFeatures" >> beam.Map(lambda r: (r["photo_id"], r))}
                   | "JoinInputs" >> beam.CoGroupByKey())
-        out = joined | "EvaluatePhotos" >> beam.ParDo(EvaluatePhotos(self._config)).with_outputs(
-            PREDICTIONS_TAG, ERRORS_TAG, main="evaluation")
+        out = joined | "EvaluatePhotos" >> TaggedParDo(EvaluatePhotos(self._config), PREDICTIONS_TAG, ERRORS_TAG,
+                                                       main="evaluation")
         return out.evaluation, out[PREDICTIONS_TAG], out[ERRORS_TAG]
 
 
@@ -342,11 +343,11 @@ def build_pipeline(pipeline: beam.Pipeline, config: EvaluateJobConfig) -> None:
     edits = pipeline | "ReadEdits" >> read_rows(layout.edits, columns=["photo_id", "editor", *SLIDER_KEYS, "tone_curve"])
     features = pipeline | "ReadFeatures" >> read_rows(layout.features, columns=["photo_id", "variant", "fc7"])
     evaluation, predictions, errors = (photos, edits, features) | "Evaluate" >> EvaluateSplit(config)
-    write_rows(evaluation, layout.evaluation, EVALUATION, label="WriteEvaluation",
-               keys=("photo_id", "model", "expert"))
-    write_rows(predictions, layout.predictions, PREDICTIONS, label="WritePredictions",
-               keys=("photo_id", "model", "proposal"))
-    write_errors(errors, layout, STAGE)
+    all_written(write_rows(evaluation, layout.evaluation, EVALUATION, label="WriteEvaluation",
+                           keys=("photo_id", "model", "expert")),
+                write_rows(predictions, layout.predictions, PREDICTIONS, label="WritePredictions",
+                           keys=("photo_id", "model", "proposal")),
+                write_errors(errors, layout, STAGE))
 
 
 def run_job(config: EvaluateJobConfig, beam_args: Sequence[str] = (),
@@ -364,7 +365,7 @@ def run_job(config: EvaluateJobConfig, beam_args: Sequence[str] = (),
     with StageProgress(STAGE, total, "photos") as progress:
         with make_pipeline(beam_args, test_pipeline) as pipeline:
             build_pipeline(pipeline, config)
-    counters = stage_counters(pipeline.result, STAGE)
+    counters = stage_counters(pipeline.result, STAGE, {"errors": layout.errors(STAGE)})
     summary = summarise(read_table(layout.evaluation, required=False))
     storage.write_json(storage.join(layout.evaluation, "_summary.json"),
                        {"models": summary, "experts": list(measure.experts), "proposals": measure.proposals,

@@ -2,22 +2,23 @@
 
 variants/ lists the originals (variant 0) and the noisy variants alike, so both get features.
 Each image is read through Beam FileSystems, preprocessed (features.preprocess: whole image resized
-to 224x224 bilinear, Keras' vgg16.preprocess_input), run through RunInference with
-features.inference.FeatureModelHandler (model built in the worker, fixed-shape batches) and written
+to 224x224 bilinear, Keras' vgg16.preprocess_input), run in fixed-shape batches by
+features.inference.FeatureModelHandler (model built in the worker, once per process) and written
 as Parquet rows (pipelines.core.schemas.FEATURES: fc7 fixed_size_list<float32>[4096], or
 features_schema(D) for a TF-Hub module). Unreadable images and NaN features -> errors/features.
 """
 from __future__ import annotations
 
 import argparse
+import itertools
 import logging
 import math
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import apache_beam as beam
 import numpy as np
-from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
+from apache_beam.utils import shared
 
 from features.inference import FeatureConfig, FeatureModelHandler
 from features.vgg16 import FC7_DIM, RANDOM_WEIGHTS, WEIGHTS_FILE_NAME
@@ -26,73 +27,96 @@ from pipelines.core.console import configure_logging, local_log_dir
 from pipelines.core.errors import ERRORS_TAG, error_row, write_errors
 from pipelines.core.layout import DatasetLayout
 from pipelines.core.options import BEAM_HELP, make_pipeline, split_args
-from pipelines.core.parquet_io import clear_folder, count_rows, read_rows, write_rows
+from pipelines.core.parquet_io import all_written, clear_folder, count_rows, read_rows, shard_of, write_rows
 from pipelines.core.progress import StageProgress, WorkerProgress, stage_counters
 from pipelines.core.schemas import features_schema
+from pipelines.core.transforms import TaggedParDo
 
 log = logging.getLogger(__name__)
 STAGE = "features"
 VARIANT_COLUMNS = ["image_id", "photo_id", "variant", "image_uri"]
+BATCHES_PER_GROUP = 16   # model batches per group of images (one worker runs a group)
 
 
-class PrepareImage(beam.DoFn):
-    """variants/ row -> ((image_id, photo_id, variant), model input [S, S, 3]); failures -> errors."""
+def feature_row(row: dict[str, Any], features: Any) -> dict[str, Any]:
+    """features/ row of a variants/ row; raises ValueError on a non-finite feature vector."""
+    fc7 = np.asarray(features, dtype=np.float32)
+    if not np.all(np.isfinite(fc7)):
+        raise ValueError(f"{int(np.sum(~np.isfinite(fc7)))} non-finite values in the feature vector")
+    return {"image_id": row["image_id"], "photo_id": row["photo_id"], "variant": int(row["variant"]),
+            "fc7": fc7.tolist()}
+
+
+def batch_groups(num_images: int, batch_size: int) -> int:
+    """How many groups ExtractFeatures deals `num_images` into: about BATCHES_PER_GROUP batches each."""
+    return max(1, math.ceil(num_images / (BATCHES_PER_GROUP * batch_size)))
+
+
+class ExtractBatches(beam.DoFn):
+    """(group, variants/ rows) -> features/ rows, `batch_size` images per model call; failures -> errors."""
 
     def __init__(self, config: FeatureConfig):
         self._config = config
+        self._model_handle = shared.Shared()
 
     def setup(self) -> None:
+        self._handler = FeatureModelHandler(self._config)
+        # one model per worker process: the DaskRunner calls setup once per partition
+        self._model = self._model_handle.acquire(self._handler.load_model)
         self._images = beam.metrics.Metrics.counter(STAGE, "images_read")
-
-    def process(self, row: dict[str, Any]) -> Iterator[Any]:
-        uri = row["image_uri"]
-        try:
-            image = self._config.preprocess(storage.read_bytes(uri), uri)
-        except Exception as exc:  # missing or unreadable image: the rest of the job goes on
-            yield beam.pvalue.TaggedOutput(ERRORS_TAG, error_row(row["image_id"], STAGE, exc, uri))
-            return
-        self._images.inc()
-        yield (row["image_id"], row["photo_id"], int(row["variant"])), image
-
-
-class FeatureRow(beam.DoFn):
-    """(key, PredictionResult) -> features/ row; a non-finite feature vector -> errors."""
-
-    def setup(self) -> None:
         self._rows = beam.metrics.Metrics.counter(STAGE, "features")
         self._progress = WorkerProgress(log, STAGE)
 
-    def process(self, keyed: tuple[tuple[str, str, int], Any]) -> Iterator[Any]:
-        (image_id, photo_id, variant), result = keyed
-        fc7 = np.asarray(result.inference, dtype=np.float32)
-        if not np.all(np.isfinite(fc7)):
-            reason = f"FeatureError: {int(np.sum(~np.isfinite(fc7)))} non-finite values in the feature vector"
-            yield beam.pvalue.TaggedOutput(ERRORS_TAG, error_row(image_id, STAGE, reason))
-            return
-        self._rows.inc()
-        self._progress.step()
-        yield {"image_id": image_id, "photo_id": photo_id, "variant": variant, "fc7": fc7.tolist()}
+    def process(self, group: tuple[int, Iterable[dict[str, Any]]]) -> Iterator[Any]:
+        rows = iter(group[1])
+        while batch := list(itertools.islice(rows, self._config.batch_size)):
+            yield from self._batch(batch)
+
+    def _batch(self, batch: list[dict[str, Any]]) -> Iterator[Any]:
+        ready, images = [], []
+        for row in batch:
+            uri = row["image_uri"]
+            try:
+                images.append(self._config.preprocess(storage.read_bytes(uri), uri))
+            except Exception as exc:  # missing or unreadable image: the rest of the job goes on
+                yield beam.pvalue.TaggedOutput(ERRORS_TAG, error_row(row["image_id"], STAGE, exc, uri))
+                continue
+            ready.append(row)
+        self._images.inc(len(ready))
+        results = self._handler.run_inference(images, self._model) if ready else []
+        for row, result in zip(ready, results):
+            try:
+                out = feature_row(row, result.inference)
+            except ValueError as exc:
+                yield beam.pvalue.TaggedOutput(ERRORS_TAG, error_row(row["image_id"], STAGE, f"FeatureError: {exc}"))
+                continue
+            self._rows.inc()
+            self._progress.step()
+            yield out
 
     def finish_bundle(self) -> None:
         self._progress.flush()
 
 
 class ExtractFeatures(beam.PTransform):
-    """variants/ rows -> features/ rows (main output) and error rows (tagged `errors`)."""
+    """variants/ rows -> features/ rows (main output) and error rows (tagged `errors`).
 
-    def __init__(self, config: FeatureConfig):
+    Rows are dealt into `groups` by a stable hash of image_id and each group is run in batches of
+    `batch_size` images (the last one padded: fixed shapes, features.inference). Not RunInference:
+    its BatchElements emits a bundle's last batch from finish_bundle, which the DaskRunner drops
+    (pipelines.core.transforms), so those images got no features there.
+    """
+
+    def __init__(self, config: FeatureConfig, groups: int = 1):
         super().__init__()
-        self._config = config
+        self._config, self._groups = config, groups
 
-    def expand(self, variants: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
-        prepared = variants | "PrepareImage" >> beam.ParDo(PrepareImage(self._config)).with_outputs(
-            ERRORS_TAG, main="images")
-        predicted = (prepared.images
-                     | "RunInference" >> RunInference(KeyedModelHandler(FeatureModelHandler(self._config))))
-        rows = predicted | "FeatureRow" >> beam.ParDo(FeatureRow()).with_outputs(ERRORS_TAG, main="rows")
-        errors = ((prepared[ERRORS_TAG], rows[ERRORS_TAG])
-                  | "FlattenFeatureErrors" >> beam.Flatten())
-        return rows.rows, errors
+    def expand(self, variants: beam.PCollection) -> tuple[beam.PCollection, beam.PCollection]:
+        groups = self._groups
+        out = (variants | "GroupKey" >> beam.Map(lambda r: (shard_of(r, ("image_id",), groups), r))
+               | "Group" >> beam.GroupByKey()
+               | "ExtractBatches" >> TaggedParDo(ExtractBatches(self._config), ERRORS_TAG, main="rows"))
+        return out.rows, out[ERRORS_TAG]
 
 
 def feature_width(config: FeatureConfig) -> int:
@@ -125,14 +149,16 @@ class FeaturesJobConfig:
         return DatasetLayout(self.dataset)
 
 
-def build_pipeline(pipeline: beam.Pipeline, config: FeaturesJobConfig, width: int, num_shards: int) -> None:
+def build_pipeline(pipeline: beam.Pipeline, config: FeaturesJobConfig, width: int, num_shards: int,
+                   num_images: int) -> None:
     """variants/ -> ExtractFeatures -> features/ (`num_shards` shards of `width`-d rows), errors/features."""
     layout = config.layout
     variants = pipeline | "ReadVariants" >> read_rows(layout.variants, columns=VARIANT_COLUMNS)
-    rows, errors = variants | "ExtractFeatures" >> ExtractFeatures(config.extractor)
-    write_rows(rows, layout.features, features_schema(width), label="WriteFeatures", keys=("image_id",),
-               num_shards=num_shards)
-    write_errors(errors, layout, STAGE)
+    groups = batch_groups(num_images, config.extractor.batch_size)
+    rows, errors = variants | "ExtractFeatures" >> ExtractFeatures(config.extractor, groups)
+    all_written(write_rows(rows, layout.features, features_schema(width), label="WriteFeatures", keys=("image_id",),
+                           num_shards=num_shards),
+                write_errors(errors, layout, STAGE))
 
 
 def run_job(config: FeaturesJobConfig, beam_args: Sequence[str] = (),
@@ -151,8 +177,8 @@ def run_job(config: FeaturesJobConfig, beam_args: Sequence[str] = (),
         clear_folder(folder)
     with StageProgress(STAGE, num_images, "images") as progress:
         with make_pipeline(beam_args, test_pipeline) as pipeline:
-            build_pipeline(pipeline, config, width, num_shards)
-    counters = stage_counters(pipeline.result, STAGE)
+            build_pipeline(pipeline, config, width, num_shards, num_images)
+    counters = stage_counters(pipeline.result, STAGE, {"features": layout.features, "errors": layout.errors(STAGE)})
     log.info("features: %d feature rows, %d errors -> %s (%.1f s)", counters.get("features", 0),
              counters.get("errors", 0), layout.features, progress.seconds)
     return counters

@@ -45,10 +45,11 @@ from pipelines.core.console import configure_logging, local_log_dir
 from pipelines.core.errors import ERRORS_TAG, error_row, write_errors
 from pipelines.core.layout import DatasetLayout
 from pipelines.core.options import BEAM_HELP, make_pipeline, split_args
-from pipelines.core.parquet_io import clear_folder, read_table, write_rows
+from pipelines.core.parquet_io import all_written, clear_folder, read_table, write_rows
 from pipelines.core.progress import StageProgress, WorkerProgress, stage_counters
 from pipelines.core.schemas import EDITS, FITS, PHOTOS, SLIDER_KEYS
 from pipelines.core.seeding import keyed_rng
+from pipelines.core.transforms import TaggedParDo
 from pipelines.lightroom.develop_settings import settings_sha256
 from pipelines.lightroom.lua_table import format_lua_table
 from rendering.image_pairs import PairError, load_pair
@@ -247,9 +248,9 @@ class FitPairs(beam.PTransform):
         self._config = config
 
     def expand(self, pairs):
+        # Reshuffle is an identity on the DaskRunner, where the Create's partitions spread the pairs
         return (pairs | "Reshuffle" >> beam.Reshuffle()
-                | "FitPair" >> beam.ParDo(FitPairFn(self._config)).with_outputs(
-                    EDITS_TAG, FITS_TAG, ERRORS_TAG, main="photos"))
+                | "FitPair" >> TaggedParDo(FitPairFn(self._config), EDITS_TAG, FITS_TAG, ERRORS_TAG, main="photos"))
 
 
 def build_pipeline(pipeline: beam.Pipeline, config: FitJobConfig, pairs: list[Pair],
@@ -257,11 +258,11 @@ def build_pipeline(pipeline: beam.Pipeline, config: FitJobConfig, pairs: list[Pa
     """Pairs -> FitPairs -> photos/, edits/, fits/, errors/fit under the dataset."""
     layout = config.layout
     outputs = pipeline | "Pairs" >> beam.Create(pairs) | "Fit" >> FitPairs(config.pair)
-    write_rows(outputs.photos, layout.photos, PHOTOS, label="WritePhotos", keys=("photo_id",))
-    write_rows(outputs[EDITS_TAG], layout.edits, EDITS, label="WriteEdits", keys=("photo_id", "editor"))
-    write_rows(outputs[FITS_TAG], layout.fits, FITS, label="WriteFits", keys=("photo_id",))
     errors = (outputs[ERRORS_TAG], pipeline | "PairErrors" >> beam.Create(pair_errors)) | "AllErrors" >> beam.Flatten()
-    write_errors(errors, layout, STAGE)
+    all_written(write_rows(outputs.photos, layout.photos, PHOTOS, label="WritePhotos", keys=("photo_id",)),
+                write_rows(outputs[EDITS_TAG], layout.edits, EDITS, label="WriteEdits", keys=("photo_id", "editor")),
+                write_rows(outputs[FITS_TAG], layout.fits, FITS, label="WriteFits", keys=("photo_id",)),
+                write_errors(errors, layout, STAGE))
 
 
 def run_job(config: FitJobConfig, beam_args: Sequence[str] = (),

@@ -34,9 +34,10 @@ from pipelines.core.console import configure_logging, local_log_dir
 from pipelines.core.errors import ERRORS_TAG, error_row, write_errors
 from pipelines.core.layout import DatasetLayout
 from pipelines.core.options import BEAM_HELP, make_pipeline, split_args
-from pipelines.core.parquet_io import clear_folder, write_rows
+from pipelines.core.parquet_io import all_written, clear_folder, write_rows
 from pipelines.core.progress import StageProgress, WorkerProgress, stage_counters
 from pipelines.core.schemas import EDITS, PHOTOS, SLIDER_KEYS
+from pipelines.core.transforms import TaggedParDo
 from rendering.sliders import PROCESS_2003
 
 log = logging.getLogger(__name__)
@@ -256,11 +257,11 @@ class IngestFiveK(beam.PTransform):
 
     def expand(self, inputs: tuple[beam.PCollection, beam.PCollection]):
         photos, edits = inputs
-        read = photos | "ReadPhotos" >> beam.ParDo(ReadPhoto(self._config)).with_outputs(ERRORS_TAG, main="photos")
+        read = photos | "ReadPhotos" >> TaggedParDo(ReadPhoto(self._config), ERRORS_TAG, main="photos")
         joined = ({"photo": read.photos | "KeyPhotos" >> beam.Map(lambda r: (r["photo_id"], r)),
                    "edits": edits | "KeyEdits" >> beam.Map(lambda e: (e.photo_id, e))}
                   | "JoinEdits" >> beam.CoGroupByKey())
-        built = joined | "BuildEdits" >> beam.ParDo(BuildEdits(self._config)).with_outputs(ERRORS_TAG, main="edits")
+        built = joined | "BuildEdits" >> TaggedParDo(BuildEdits(self._config), ERRORS_TAG, main="edits")
         errors = (read[ERRORS_TAG], built[ERRORS_TAG]) | "MergeErrors" >> beam.Flatten()
         return read.photos, built.edits, errors
 
@@ -350,9 +351,10 @@ def build_pipeline(pipeline: beam.Pipeline, config: IngestJobConfig, plan: Inges
     edits = pipeline | "CreateEdits" >> beam.Create(plan.edits, reshuffle=True)
     photo_rows, edit_rows, errors = (photos, edits) | "Ingest" >> IngestFiveK(step)
     planned = pipeline | "CreatePlanErrors" >> beam.Create(plan.errors)
-    write_rows(photo_rows, layout.photos, PHOTOS, label="WritePhotos", keys=("photo_id",))
-    write_rows(edit_rows, layout.edits, EDITS, label="WriteEdits", keys=("photo_id", "editor_kind", "editor"))
-    write_errors((errors, planned) | "AllErrors" >> beam.Flatten(), layout, STAGE)
+    all_written(write_rows(photo_rows, layout.photos, PHOTOS, label="WritePhotos", keys=("photo_id",)),
+                write_rows(edit_rows, layout.edits, EDITS, label="WriteEdits",
+                           keys=("photo_id", "editor_kind", "editor")),
+                write_errors((errors, planned) | "AllErrors" >> beam.Flatten(), layout, STAGE))
 
 
 def run_job(config: IngestJobConfig, beam_args: Sequence[str] = (),
@@ -371,7 +373,8 @@ def run_job(config: IngestJobConfig, beam_args: Sequence[str] = (),
     with StageProgress(STAGE, len(plan.photos), "photos") as progress:
         with make_pipeline(beam_args, test_pipeline) as pipeline:
             build_pipeline(pipeline, config, plan)
-    counters = stage_counters(pipeline.result, STAGE)
+    counters = stage_counters(pipeline.result, STAGE, {"photos": layout.photos, "edits": layout.edits,
+                                                       "errors": layout.errors(STAGE)})
     log.info("ingest: %d photos, %d edits, %d errors -> %s (%.1f s)", counters.get("photos", 0),
              counters.get("edits", 0), counters.get("errors", 0), layout.root, progress.seconds)
     return counters

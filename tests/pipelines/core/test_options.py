@@ -31,3 +31,41 @@ def test_local_worker_processes_share_the_cores(monkeypatch):
     os.environ["OMP_NUM_THREADS"] = "3"
     beam_options(["--direct_num_workers=4"])
     assert os.environ["OMP_NUM_THREADS"] == "3"
+
+
+def test_dask_runner_by_its_short_name_splits_each_input_into_partitions():
+    """--runner DaskRunner resolves (Beam 2.77 does not) and gets DASK_PARTITIONS per Create unless chosen."""
+    import apache_beam as beam
+    from apache_beam.runners.dask.dask_runner import DaskOptions
+
+    from pipelines.core.options import DASK_PARTITIONS, DASK_RUNNER
+
+    def bag_kwargs(options):
+        return DaskOptions._extract_bag_kwargs(options.view_as(DaskOptions).get_all_options(
+            drop_default=True, current_only=True))   # what DaskRunner.run_pipeline hands dask.bag
+
+    for name in ("DaskRunner", "dask", DASK_RUNNER):
+        options = beam_options(["--runner", name, "--dask_client_address", "127.0.0.1:8786"])
+        assert options.view_as(StandardOptions).runner == DASK_RUNNER
+        assert bag_kwargs(options) == {"npartitions": DASK_PARTITIONS}
+    assert type(beam.Pipeline(options=options).runner).__name__ == "DaskRunner"
+    assert bag_kwargs(beam_options(["--runner=DaskRunner", "--dask_partition_size=4"])) == {"partition_size": 4}
+    assert bag_kwargs(beam_options(["--runner=DaskRunner", "--dask_npartitions=3"])) == {"npartitions": 3}
+
+
+def test_beam_flag_values_given_as_the_next_word_stay_with_their_flag():
+    import argparse
+
+    from pipelines.core.options import split_args
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("images", nargs="*")
+    parser.add_argument("--pairs")
+    parser.add_argument("--verbose", action="store_true")
+    args, beam = split_args(parser, ["--pairs", "DIR", "--runner", "DaskRunner", "--dask_client_address",
+                                     "127.0.0.1:8786", "--verbose", "--save_main_session", "--region=eu"])
+    assert (args.pairs, args.images, args.verbose) == ("DIR", [], True)
+    assert beam == ["--runner=DaskRunner", "--dask_client_address=127.0.0.1:8786", "--save_main_session",
+                    "--region=eu"]
+    args, beam = split_args(parser, ["BEFORE", "AFTER"])
+    assert args.images == ["BEFORE", "AFTER"] and beam == []

@@ -1,4 +1,5 @@
-"""The Parquet sink: rows sharded by a stable hash of their keys, each shard sorted, every shard present."""
+"""The Parquet sink and source: rows sharded by a stable hash of their keys, each shard sorted, every shard
+present; read back as rows."""
 from pathlib import Path
 
 import apache_beam as beam
@@ -8,7 +9,7 @@ import pytest
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipelines.core.parquet_io import read_table, shard_of, write_rows
+from pipelines.core.parquet_io import all_written, read_rows, read_table, shard_of, write_rows
 
 SCHEMA = pa.schema([pa.field("id", pa.string(), nullable=False), pa.field("value", pa.float64())])
 ROWS = [{"id": f"r{i:03d}", "value": float(i) if i % 7 else None} for i in range(40)]
@@ -44,3 +45,24 @@ def test_shard_of_is_stable_and_keys_must_be_schema_columns():
     assert shard_of({"id": "x"}, ("id",), 1) == 0
     with pytest.raises(ValueError, match="missing"):
         write_rows(None, "/tmp/x", SCHEMA, "W", keys=("nope",))
+
+
+def test_read_rows_gives_every_row_of_every_shard_with_the_chosen_columns(tmp_path):
+    folder = str(tmp_path / "out")
+    _write(folder, ROWS, num_shards=3)
+    with BeamTestPipeline(runner="FnApiRunner") as p:
+        assert_that(p | "All" >> read_rows(folder), equal_to(ROWS), label="All")
+        assert_that(p | "Ids" >> read_rows(folder, columns=["id"]), equal_to([{"id": r["id"]} for r in ROWS]),
+                    label="Ids")
+    with pytest.raises(FileNotFoundError, match="no Parquet shards"):
+        _ = BeamTestPipeline(runner="FnApiRunner") | read_rows(str(tmp_path / "nothing"))
+
+
+def test_all_written_is_one_pcollection_of_every_sinks_shards(tmp_path):
+    with BeamTestPipeline(runner="FnApiRunner") as p:
+        rows = p | beam.Create(ROWS)
+        paths = all_written(write_rows(rows, str(tmp_path / "a"), SCHEMA, "A", keys=("id",), num_shards=2),
+                            write_rows(rows, str(tmp_path / "b"), SCHEMA, "B", keys=("id",)))
+        assert_that(paths | beam.Map(lambda path: path.split("/")[-2:]),
+                    equal_to([["a", "part-00000-of-00002.parquet"], ["a", "part-00001-of-00002.parquet"],
+                              ["b", "part-00000-of-00001.parquet"]]))

@@ -2,17 +2,15 @@
 from __future__ import annotations
 
 import tarfile
-from pathlib import Path
 
 import pytest
 
 from pipelines.jobs import augment
-from tests.pipelines.beam_services import portable_services
+from tests.pipelines.beam_services import PROJECT, portable_services
 from tests.pipelines.augment_checks import AUGMENT_ARGS, IN_PROCESS, augment_outputs
 from tests.pipelines.dataset_factory import make_dataset
 
 pytestmark = pytest.mark.slow
-PROJECT = Path(__file__).resolve().parents[3]   # the project root (tests/pipelines/jobs/ -> .)
 
 
 def test_portable_runner_with_external_workers_gives_the_in_process_rows(tmp_path):
