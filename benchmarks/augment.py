@@ -25,6 +25,7 @@ sys.path.insert(0, str(PROJECT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from process_tree import PeakTreeRss  # noqa: E402
+
 from tests.pipelines.dataset_factory import make_dataset  # noqa: E402
 
 

@@ -36,11 +36,11 @@ import numpy as np  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import torch  # noqa: E402
 
-from pipelines.fivek.sample.generator import generate_sample  # noqa: E402
 from pipelines.core.layout import DatasetLayout  # noqa: E402
 from pipelines.core.parquet_io import read_table, write_table  # noqa: E402
+from pipelines.fivek.sample.generator import generate_sample  # noqa: E402
 
-MODELS = ("mlp", "mdn", "lbn", "cgmvae", "pvae")
+MODELS = MODEL_ORDER
 FIXTURE_DNG = PROJECT.parent / "shared" / "fixtures" / "raw" / "blackmagic_pocket4k.dng"
 ENV = dict(os.environ, OMP_NUM_THREADS="1", TF_CPP_MIN_LOG_LEVEL="2")
 

@@ -28,8 +28,8 @@ def build_fc7_model(weights: str):
         log.warning("VGG-16 with RANDOM weights (seed %d): features are MEANINGLESS, for tests and the "
                     "demo only. Pass --weights /path/%s for real FC7 features.", RANDOM_SEED, WEIGHTS_FILE_NAME)
         log.warning("!" * 78)
-        keras.utils.set_random_seed(RANDOM_SEED)
         vgg = keras.applications.VGG16(weights=None, include_top=True)
+        seed_weights(vgg, RANDOM_SEED)
     else:
         if not os.path.isfile(weights):
             raise FileNotFoundError(
@@ -37,6 +37,25 @@ def build_fc7_model(weights: str):
                 "(or a saved .keras model) or 'random'")
         vgg = _load_vgg(weights)
     return keras.Model(vgg.input, vgg.get_layer(FC7_LAYER).output, name="vgg16_fc7")
+
+
+def seed_weights(model, seed: int) -> None:
+    """Overwrite every kernel with Glorot-uniform draws and every bias with zeros from a numpy Generator
+    seeded by `seed`: the same weights in any process and thread (Keras' own random initialisers draw
+    from Python's global `random`, which a Dask worker's other threads also use)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        values = layer.get_weights()
+        if not values:
+            continue
+        kernel = values[0]
+        receptive = int(np.prod(kernel.shape[:-2])) if kernel.ndim > 2 else 1
+        fan_in, fan_out = receptive * kernel.shape[-2], receptive * kernel.shape[-1]
+        limit = float(np.sqrt(6.0 / (fan_in + fan_out)))
+        layer.set_weights([rng.uniform(-limit, limit, kernel.shape).astype(np.float32),
+                           *[np.zeros_like(v) for v in values[1:]]])
 
 
 def _load_vgg(path: str):

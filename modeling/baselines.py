@@ -6,8 +6,16 @@ import torch
 import torch.nn.functional as F
 
 from modeling.likelihood import SliderParams, slider_log_prob
-from modeling.networks import (HEAD_WIDTH, NUM_SLIDERS, ConditionalMLP, SliderModel, gaussian_log_prob, multinomial,
-                               sample_sliders, slider_head)
+from modeling.networks import (
+    HEAD_WIDTH,
+    NUM_SLIDERS,
+    ConditionalMLP,
+    SliderModel,
+    gaussian_log_prob,
+    multinomial,
+    sample_sliders,
+    slider_head,
+)
 
 
 class ExactLikelihoodModel(SliderModel):

@@ -14,8 +14,19 @@ import torch.nn.functional as F
 from torch import nn
 
 from modeling.likelihood import SliderParams, slider_log_prob
-from modeling.networks import (HEAD_WIDTH, NUM_SLIDERS, ConditionalMLP, SliderModel, gaussian_kl, gaussian_log_prob,
-                               log_mean_exp, multinomial, randn, sample_sliders, slider_head)
+from modeling.networks import (
+    HEAD_WIDTH,
+    NUM_SLIDERS,
+    ConditionalMLP,
+    SliderModel,
+    gaussian_kl,
+    gaussian_log_prob,
+    log_mean_exp,
+    multinomial,
+    randn,
+    sample_sliders,
+    slider_head,
+)
 
 IS_CHUNK = 50
 WARMUP_SMOOTHING = 0.1  # k-means targets t become q(s) = (1 - 0.1) onehot(t) + 0.1 / L during warm-up

@@ -13,7 +13,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from modeling.data import EditsData
-from modeling.metrics import DEFAULT_BINS, DEFAULT_IS_SAMPLES, ModelScores, group_means, mean_se, score_model
+from modeling.metrics import (
+    DEFAULT_BINS,
+    DEFAULT_IS_SAMPLES,
+    ModelScores,
+    group_means,
+    mean_se,
+    score_model,
+)
 from modeling.mixture_floor import fit_floor
 
 log = logging.getLogger(__name__)

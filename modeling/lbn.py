@@ -17,8 +17,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from modeling.likelihood import SliderParams, slider_log_prob
-from modeling.networks import (HEAD_WIDTH, NUM_SLIDERS, SliderModel, log_mean_exp, rand, sample_sliders,
-                               slider_head, value_with_gradient_of)
+from modeling.networks import (
+    HEAD_WIDTH,
+    NUM_SLIDERS,
+    SliderModel,
+    log_mean_exp,
+    rand,
+    sample_sliders,
+    slider_head,
+    value_with_gradient_of,
+)
 
 IS_CHUNK = 100  # gate settings evaluated at once by log_weights (memory: B x chunk x hidden)
 

@@ -17,8 +17,14 @@ import torch
 
 from modeling import networks
 from modeling.cluster_init import kmeans
-from modeling.likelihood import (ATOM_SLIDERS, SliderParams, cell_bounds, holds_neutral, log_normal_interval,
-                                 slider_log_probs)
+from modeling.likelihood import (
+    ATOM_SLIDERS,
+    SliderParams,
+    cell_bounds,
+    holds_neutral,
+    log_normal_interval,
+    slider_log_probs,
+)
 from modeling.networks import NUM_SLIDERS, SliderModel, multinomial, sample_sliders
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,13 @@ import numpy as np
 
 from modeling.data import EditsData, FeatureNormaliser
 from modeling.networks import SliderModel
-from modeling.training import TrainConfig, TrainResult, new_model, standardised_pca, train
+from modeling.training import (
+    TrainConfig,
+    TrainResult,
+    new_model,
+    standardised_pca,
+    train,
+)
 
 log = logging.getLogger(__name__)
 

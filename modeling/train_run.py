@@ -18,7 +18,14 @@ from modeling.metrics import DEFAULT_BINS, DEFAULT_IS_SAMPLES, evaluate
 from modeling.networks import SliderModel
 from modeling.personalisation import personalisation_curve
 from modeling.search import search
-from modeling.training import TRAINING_STATE, TrainConfig, TrainResult, config_dict, new_model, train
+from modeling.training import (
+    TRAINING_STATE,
+    TrainConfig,
+    TrainResult,
+    config_dict,
+    new_model,
+    train,
+)
 
 log = logging.getLogger(__name__)
 

@@ -7,15 +7,15 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass, field
 from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from modeling.cluster_init import initial_cluster_targets
 from modeling.checkpoints import tensors_from_bytes, tensors_to_bytes
+from modeling.cluster_init import initial_cluster_targets
 from modeling.data import EditsData, FeatureNormaliser
 from modeling.metrics import predictive_log_likelihood
 from modeling.networks import SliderModel

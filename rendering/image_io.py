@@ -20,8 +20,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from rendering.colour import (PROPHOTO_TO_XYZ, WHITE_XYZ, XYZ_TO_PROPHOTO, linear_prophoto_to_srgb,
-                              prophoto_encode, srgb_to_linear_prophoto)
+from rendering.colour import (
+    PROPHOTO_TO_XYZ,
+    WHITE_XYZ,
+    XYZ_TO_PROPHOTO,
+    linear_prophoto_to_srgb,
+    prophoto_encode,
+    srgb_to_linear_prophoto,
+)
 from rendering.raw import PhotoDecodeError, UnsupportedFormatError
 
 log = logging.getLogger(__name__)

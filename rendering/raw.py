@@ -220,6 +220,7 @@ def decode_raw(src: str | bytes, long_side: int | None = None, name: str = "") -
     PhotoDecodeError for anything else (truncated, corrupt).
     """
     import rawpy
+
     from rendering.image_io import resize_long_side
     label = _describe(src, name)
     if isinstance(src, str) and not os.path.exists(src):

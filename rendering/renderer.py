@@ -27,7 +27,12 @@ import torch
 
 from rendering import tone
 from rendering.colour import luminance
-from rendering.exposure import exposure_ramp, highlight_recovery, scene_linear, shadows_black
+from rendering.exposure import (
+    exposure_ramp,
+    highlight_recovery,
+    scene_linear,
+    shadows_black,
+)
 from rendering.local import clarity_gain, guided_base, local_tone_gain
 from rendering.raw import Photo
 from rendering.sliders import PROCESS_2003, PROCESS_2012, SliderSpec

@@ -313,10 +313,11 @@ def propose_photo(path: str, model, spec: SliderSpec, weights: np.ndarray | None
 
 def contact_sheet(rows: list[dict], path: str) -> str:
     """PNG grid: one row per photo (neutral render, proposals 1..n), labelled; returns the path."""
+    import io
+
     from PIL import Image, ImageDraw
 
     from rendering.image_io import encode_image
-    import io
 
     label_h, pad = 16, 4
     cols = max(len(r["thumbnails"]) for r in rows)

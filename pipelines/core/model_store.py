@@ -11,7 +11,13 @@ from typing import Any
 
 import torch
 
-from modeling.checkpoints import CHECKPOINT, CONFIG, CheckpointError, model_files, model_from_files
+from modeling.checkpoints import (
+    CHECKPOINT,
+    CONFIG,
+    CheckpointError,
+    model_files,
+    model_from_files,
+)
 from modeling.data import EditsData, load_edits
 from modeling.networks import SliderModel
 from pipelines.core import storage

@@ -7,9 +7,12 @@ import sys
 from typing import Sequence
 
 import apache_beam as beam
-
-from apache_beam.options.pipeline_options import (DirectOptions, PipelineOptions, SetupOptions,
-                                                  StandardOptions)
+from apache_beam.options.pipeline_options import (
+    DirectOptions,
+    PipelineOptions,
+    SetupOptions,
+    StandardOptions,
+)
 
 DEFAULT_RUNNER = "FnApiRunner"
 DASK_RUNNER = "apache_beam.runners.dask.dask_runner.DaskRunner"   # Beam 2.77 does not resolve "DaskRunner"

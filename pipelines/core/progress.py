@@ -136,7 +136,9 @@ def stage_counters(result: Any, namespace: str, written: Mapping[str, str] | Non
     try:
         counters = result.metrics().query()["counters"]
     except Exception:  # a runner without a metrics API
-        from pipelines.core.parquet_io import count_rows  # here: console imports this module, keep it light
+        from pipelines.core.parquet_io import (
+            count_rows,  # here: console imports this module, keep it light
+        )
 
         log.debug("%s: the runner reports no metrics; counting the rows written", namespace)
         return {name: count_rows(folder) or 0 for name, folder in (written or {}).items()}

@@ -25,13 +25,19 @@ from pipelines.core import storage
 from pipelines.core.console import configure_logging, local_log_dir
 from pipelines.core.errors import ERRORS_TAG, error_row, write_errors
 from pipelines.core.layout import DatasetLayout
-from pipelines.core.options import BEAM_HELP, make_pipeline, split_args
-from pipelines.core.parquet_io import all_written, clear_folder, count_rows, read_rows, write_rows
+from pipelines.core.options import BEAM_HELP, split_args
+from pipelines.core.parquet_io import all_written, count_rows, read_rows, write_rows
 from pipelines.core.photos import as_shot_white, open_photo
-from pipelines.core.progress import StageProgress, WorkerProgress, stage_counters
+from pipelines.core.progress import WorkerProgress
 from pipelines.core.schemas import SLIDER_KEYS, VARIANT_EDITS, VARIANTS, image_id
+from pipelines.core.stage import run_stage
 from pipelines.core.transforms import TaggedParDo
-from pipelines.fivek.augmentation import POLICIES, VariantSliders, variant_sliders, variant_target
+from pipelines.fivek.augmentation import (
+    POLICIES,
+    VariantSliders,
+    variant_sliders,
+    variant_target,
+)
 from rendering.sliders import PROCESS_2003
 
 log = logging.getLogger(__name__)
@@ -180,16 +186,13 @@ def run_job(config: AugmentConfig, beam_args: Sequence[str] = (),
         raise FileNotFoundError(f"no photos/ under {layout.root}: run `photoedit ingest` first")
     log.info("augment: %d photos x %d variants at %d px (seed %d, %s) under %s", total, config.num_variants + 1,
              config.size, config.seed, config.device, layout.root)
-    for folder in (layout.variants, layout.variant_edits, layout.errors(STAGE)):
-        clear_folder(folder)
-    with StageProgress(STAGE, total, "photos") as progress:
-        with make_pipeline(beam_args, test_pipeline) as pipeline:
-            build_pipeline(pipeline, config)
-    counters = stage_counters(pipeline.result, STAGE, {"variants": layout.variants, "errors": layout.errors(STAGE)})
-    variants = counters.get("variants", 0)   # K+1 per rendered photo
+    outputs = {"variants": layout.variants, "variant_edits": layout.variant_edits, "errors": layout.errors(STAGE)}
+    run = run_stage(STAGE, outputs, total, "photos", lambda pipeline: build_pipeline(pipeline, config), beam_args,
+                    test_pipeline)
+    variants = run.counters.get("variants", 0)   # K+1 per rendered photo
     log.info("augment: %d photos -> %d images, %d errors -> %s (%.1f s)", variants // (config.num_variants + 1),
-             variants, counters.get("errors", 0), layout.variants, progress.seconds)
-    return counters
+             variants, run.counters.get("errors", 0), layout.variants, run.seconds)
+    return run.counters
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -41,12 +41,13 @@ from pipelines.core.errors import ERRORS_TAG, error_row, write_errors
 from pipelines.core.lab_summary import summarise, summary_table
 from pipelines.core.layout import DatasetLayout
 from pipelines.core.model_store import is_model_folder, load_model
-from pipelines.core.options import BEAM_HELP, make_pipeline, split_args
-from pipelines.core.parquet_io import all_written, clear_folder, read_rows, read_table, write_rows
+from pipelines.core.options import BEAM_HELP, split_args
+from pipelines.core.parquet_io import all_written, read_rows, read_table, write_rows
 from pipelines.core.photos import as_shot_white, open_photo, unedited
-from pipelines.core.progress import StageProgress, WorkerProgress, stage_counters
+from pipelines.core.progress import WorkerProgress
 from pipelines.core.schemas import EVALUATION, NO_ADJUSTMENT, PREDICTIONS, SLIDER_KEYS
 from pipelines.core.seeding import keyed_rng
+from pipelines.core.stage import run_stage
 from pipelines.core.transforms import TaggedParDo
 from rendering.colour import lab_error_stats
 from rendering.sliders import PROCESS_2003
@@ -360,12 +361,9 @@ def run_job(config: EvaluateJobConfig, beam_args: Sequence[str] = (),
     log.info("evaluate: %d %s photos x %d models (%s), experts %s, P=%d, %d px, %s reference", total,
              config.split, len(config.models), ",".join(n for n, _ in config.models), ",".join(measure.experts),
              measure.proposals, measure.size, measure.reference)
-    for folder in (layout.evaluation, layout.predictions, layout.errors(STAGE)):
-        clear_folder(folder)
-    with StageProgress(STAGE, total, "photos") as progress:
-        with make_pipeline(beam_args, test_pipeline) as pipeline:
-            build_pipeline(pipeline, config)
-    counters = stage_counters(pipeline.result, STAGE, {"errors": layout.errors(STAGE)})
+    outputs = {"evaluation_rows": layout.evaluation, "predictions": layout.predictions, "errors": layout.errors(STAGE)}
+    run = run_stage(STAGE, outputs, total, "photos", lambda pipeline: build_pipeline(pipeline, config), beam_args,
+                    test_pipeline)
     summary = summarise(read_table(layout.evaluation, required=False))
     storage.write_json(storage.join(layout.evaluation, "_summary.json"),
                        {"models": summary, "experts": list(measure.experts), "proposals": measure.proposals,
@@ -375,8 +373,8 @@ def run_job(config: EvaluateJobConfig, beam_args: Sequence[str] = (),
         log.info("evaluate: LAB error vs experts %s\n%s", ",".join(measure.experts), summary_table(summary))
     photos_done = max((m["photos"] for m in summary.values()), default=0)
     log.info("evaluate: %d %s photos, %d errors -> %s (%.1f s)", photos_done, config.split,
-             counters.get("errors", 0), layout.evaluation, progress.seconds)
-    return {"models": summary, "counters": counters}
+             run.counters.get("errors", 0), layout.evaluation, run.seconds)
+    return {"models": summary, "counters": run.counters}
 
 
 def resolve_experts(layout: DatasetLayout, experts: str) -> list[str]:

@@ -26,10 +26,17 @@ from pipelines.core import storage
 from pipelines.core.console import configure_logging, local_log_dir
 from pipelines.core.errors import ERRORS_TAG, error_row, write_errors
 from pipelines.core.layout import DatasetLayout
-from pipelines.core.options import BEAM_HELP, make_pipeline, split_args
-from pipelines.core.parquet_io import all_written, clear_folder, count_rows, read_rows, shard_of, write_rows
-from pipelines.core.progress import StageProgress, WorkerProgress, stage_counters
+from pipelines.core.options import BEAM_HELP, split_args
+from pipelines.core.parquet_io import (
+    all_written,
+    count_rows,
+    read_rows,
+    shard_of,
+    write_rows,
+)
+from pipelines.core.progress import WorkerProgress
 from pipelines.core.schemas import features_schema
+from pipelines.core.stage import run_stage
 from pipelines.core.transforms import TaggedParDo
 
 log = logging.getLogger(__name__)
@@ -173,15 +180,12 @@ def run_job(config: FeaturesJobConfig, beam_args: Sequence[str] = (),
     source = config.extractor.hub_module or f"VGG-16 fc2, weights {config.extractor.weights}"
     log.info("features: %d images, %s (%d-d) -> %d shard(s) under %s", num_images, source, width,
              num_shards, layout.features)
-    for folder in (layout.features, layout.errors(STAGE)):
-        clear_folder(folder)
-    with StageProgress(STAGE, num_images, "images") as progress:
-        with make_pipeline(beam_args, test_pipeline) as pipeline:
-            build_pipeline(pipeline, config, width, num_shards, num_images)
-    counters = stage_counters(pipeline.result, STAGE, {"features": layout.features, "errors": layout.errors(STAGE)})
-    log.info("features: %d feature rows, %d errors -> %s (%.1f s)", counters.get("features", 0),
-             counters.get("errors", 0), layout.features, progress.seconds)
-    return counters
+    run = run_stage(STAGE, {"features": layout.features, "errors": layout.errors(STAGE)}, num_images, "images",
+                    lambda pipeline: build_pipeline(pipeline, config, width, num_shards, num_images), beam_args,
+                    test_pipeline)
+    log.info("features: %d feature rows, %d errors -> %s (%.1f s)", run.counters.get("features", 0),
+             run.counters.get("errors", 0), layout.features, run.seconds)
+    return run.counters
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -44,11 +44,12 @@ from pipelines.core import storage
 from pipelines.core.console import configure_logging, local_log_dir
 from pipelines.core.errors import ERRORS_TAG, error_row, write_errors
 from pipelines.core.layout import DatasetLayout
-from pipelines.core.options import BEAM_HELP, make_pipeline, split_args
-from pipelines.core.parquet_io import all_written, clear_folder, read_table, write_rows
-from pipelines.core.progress import StageProgress, WorkerProgress, stage_counters
+from pipelines.core.options import BEAM_HELP, split_args
+from pipelines.core.parquet_io import all_written, read_table, write_rows
+from pipelines.core.progress import WorkerProgress
 from pipelines.core.schemas import EDITS, FITS, PHOTOS, SLIDER_KEYS
 from pipelines.core.seeding import keyed_rng
+from pipelines.core.stage import run_stage
 from pipelines.core.transforms import TaggedParDo
 from pipelines.lightroom.develop_settings import settings_sha256
 from pipelines.lightroom.lua_table import format_lua_table
@@ -273,22 +274,19 @@ def run_job(config: FitJobConfig, beam_args: Sequence[str] = (),
     prior = config.pair.prior.name if config.pair.prior else "built-in"
     log.info("fit: %d pairs, %d unpaired files under %s (prior %s, weight %g)", len(pairs), len(pair_errors),
              config.pairs, prior if config.pair.fit.prior_weight else "none", config.pair.fit.prior_weight)
-    for folder in (layout.photos, layout.edits, layout.fits, layout.errors(STAGE)):
-        clear_folder(folder)
-    with StageProgress(STAGE, len(pairs), "pairs") as progress:
-        with make_pipeline(beam_args, test_pipeline) as pipeline:
-            build_pipeline(pipeline, config, pairs, pair_errors)
-    counters = stage_counters(pipeline.result, STAGE)
+    outputs = {"photos": layout.photos, "edits": layout.edits, "fits": layout.fits, "errors": layout.errors(STAGE)}
+    run = run_stage(STAGE, outputs, len(pairs), "pairs",
+                    lambda pipeline: build_pipeline(pipeline, config, pairs, pair_errors), beam_args, test_pipeline)
     fitted = read_table(layout.fits, ["delta_e", "pinned"], required=False)
     delta_e = fitted.column("delta_e").to_pylist() if fitted.num_columns else []
     pinned = fitted.column("pinned").to_pylist() if fitted.num_columns else []
     counts = {"pairs": len(pairs), "unpaired": len(pair_errors), "fitted": len(delta_e),
-              "errors": counters.get("errors", len(pair_errors) + len(pairs) - len(delta_e)),
+              "errors": run.counters.get("errors", len(pair_errors) + len(pairs) - len(delta_e)),
               "mean_delta_e": float(np.mean(delta_e)) if delta_e else float("nan"),
-              "pinned_pairs": sum(1 for p in pinned if p), "seconds": progress.seconds}
+              "pinned_pairs": sum(1 for p in pinned if p), "seconds": run.seconds}
     log.info("fit: %d of %d pairs fitted (mean ΔE76 %.3f; %d with a slider at a range end), %d errors -> %s "
              "(photos/, edits/, fits/, errors/fit/) in %.1f s", counts["fitted"], counts["pairs"],
-             counts["mean_delta_e"], counts["pinned_pairs"], counts["errors"], layout.root, progress.seconds)
+             counts["mean_delta_e"], counts["pinned_pairs"], counts["errors"], layout.root, run.seconds)
     return counts
 
 
@@ -310,8 +308,8 @@ def edits_prior(dataset: str) -> GaussianPrior:
 def model_prior(model_dir: str, features_path: str) -> SliderPrior:
     """A trained model's likelihood (modeling.checkpoints folder) for one photo's features (.npy, [D])."""
     from modeling.baselines import ExactLikelihoodModel
-    from pipelines.core.model_store import load_model
     from modeling.slider_fit import ModelPrior
+    from pipelines.core.model_store import load_model
     model, _ = load_model(model_dir)
     if not isinstance(model, ExactLikelihoodModel):
         raise ValueError(f"{model_dir}: a prior needs a model with an exact likelihood (mlp, mdn), "

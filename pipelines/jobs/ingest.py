@@ -27,17 +27,18 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import apache_beam as beam
 
-from pipelines.fivek import layout as fivek
-from pipelines.lightroom import develop_settings
 from pipelines.core import storage
 from pipelines.core.console import configure_logging, local_log_dir
 from pipelines.core.errors import ERRORS_TAG, error_row, write_errors
 from pipelines.core.layout import DatasetLayout
-from pipelines.core.options import BEAM_HELP, make_pipeline, split_args
-from pipelines.core.parquet_io import all_written, clear_folder, write_rows
-from pipelines.core.progress import StageProgress, WorkerProgress, stage_counters
+from pipelines.core.options import BEAM_HELP, split_args
+from pipelines.core.parquet_io import all_written, write_rows
+from pipelines.core.progress import WorkerProgress
 from pipelines.core.schemas import EDITS, PHOTOS, SLIDER_KEYS
+from pipelines.core.stage import run_stage
 from pipelines.core.transforms import TaggedParDo
+from pipelines.fivek import layout as fivek
+from pipelines.lightroom import develop_settings
 from rendering.sliders import PROCESS_2003
 
 log = logging.getLogger(__name__)
@@ -281,7 +282,11 @@ class IngestPlan:
 
 def plan_ingest(config: "IngestJobConfig") -> IngestPlan:
     """Read the catalog (read-only), the metadata files and the raw listing into an IngestPlan."""
-    from pipelines.lightroom.catalog import CatalogError, collection_edits, collection_names
+    from pipelines.lightroom.catalog import (
+        CatalogError,
+        collection_edits,
+        collection_names,
+    )
 
     catalog = config.catalog_uri
     with storage.local_copy(catalog, suffix=".lrcat") as local:
@@ -368,16 +373,12 @@ def run_job(config: IngestJobConfig, beam_args: Sequence[str] = (),
     log.info("ingest: catalog %s: %d photos in %s, %d edits, %d planning errors; %d raw files not in the "
              "catalog (ignored)", config.catalog_uri, len(plan.photos), fivek.EXPERT_SET, len(plan.edits),
              len(plan.errors), plan.unlisted_raws)
-    for folder in (layout.photos, layout.edits, layout.errors(STAGE)):
-        clear_folder(folder)
-    with StageProgress(STAGE, len(plan.photos), "photos") as progress:
-        with make_pipeline(beam_args, test_pipeline) as pipeline:
-            build_pipeline(pipeline, config, plan)
-    counters = stage_counters(pipeline.result, STAGE, {"photos": layout.photos, "edits": layout.edits,
-                                                       "errors": layout.errors(STAGE)})
-    log.info("ingest: %d photos, %d edits, %d errors -> %s (%.1f s)", counters.get("photos", 0),
-             counters.get("edits", 0), counters.get("errors", 0), layout.root, progress.seconds)
-    return counters
+    outputs = {"photos": layout.photos, "edits": layout.edits, "errors": layout.errors(STAGE)}
+    run = run_stage(STAGE, outputs, len(plan.photos), "photos",
+                    lambda pipeline: build_pipeline(pipeline, config, plan), beam_args, test_pipeline)
+    log.info("ingest: %d photos, %d edits, %d errors -> %s (%.1f s)", run.counters.get("photos", 0),
+             run.counters.get("edits", 0), run.counters.get("errors", 0), layout.root, run.seconds)
+    return run.counters
 
 
 def build_parser() -> argparse.ArgumentParser:

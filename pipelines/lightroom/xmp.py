@@ -29,7 +29,11 @@ from xml.sax.saxutils import escape, quoteattr
 import numpy as np
 
 from pipelines.core import storage
-from pipelines.lightroom.develop_settings import LINEAR_CURVE, CameraRawSettings, round_sliders
+from pipelines.lightroom.develop_settings import (
+    LINEAR_CURVE,
+    CameraRawSettings,
+    round_sliders,
+)
 from rendering.sliders import PROCESS_2003, PROCESS_2012
 
 NS_X = "adobe:ns:meta/"

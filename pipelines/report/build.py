@@ -30,7 +30,11 @@ from pipelines.core.parquet_io import parquet_files
 from pipelines.report.document import Section, to_html, to_markdown
 from pipelines.report.figures import FIGURES, FigureInfo
 from pipelines.report.inputs import load_inputs
-from pipelines.report.sections import grid_section, histogram_section, personalisation_section
+from pipelines.report.sections import (
+    grid_section,
+    histogram_section,
+    personalisation_section,
+)
 from pipelines.report.tables import provenance_section, table_one_section
 
 log = logging.getLogger(__name__)

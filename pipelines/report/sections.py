@@ -17,9 +17,20 @@ from pipelines.core import storage
 from pipelines.core.photos import as_shot_white, open_photo, unedited
 from pipelines.core.schemas import NO_ADJUSTMENT
 from pipelines.report.document import DASH, Section, Table
-from pipelines.report.figures import (FIGURES, FigureInfo, plot_personalisation, plot_proposal_grid,
-                                      plot_slider_histograms, slider_histograms)
-from pipelines.report.inputs import Inputs, optional_json, slider_matrix, split_photo_ids
+from pipelines.report.figures import (
+    FIGURES,
+    FigureInfo,
+    plot_personalisation,
+    plot_proposal_grid,
+    plot_slider_histograms,
+    slider_histograms,
+)
+from pipelines.report.inputs import (
+    Inputs,
+    optional_json,
+    slider_matrix,
+    split_photo_ids,
+)
 from rendering.sliders import PROCESS_2003
 
 log = logging.getLogger(__name__)

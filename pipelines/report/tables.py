@@ -8,13 +8,18 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from pipelines.core.lab_summary import summarise
 from modeling.comparison import FLOOR
 from modeling.metrics import mean_se
+from pipelines.core.lab_summary import summarise
 from pipelines.core.schemas import NO_ADJUSTMENT
 from pipelines.fivek.sample.generator import CAMERA_MAKE
 from pipelines.report.document import DASH, Section, Table
-from pipelines.report.inputs import Inputs, data_counts, photoedit_version, stage_markers
+from pipelines.report.inputs import (
+    Inputs,
+    data_counts,
+    photoedit_version,
+    stage_markers,
+)
 from rendering.sliders import PROCESS_2003
 
 log = logging.getLogger(__name__)

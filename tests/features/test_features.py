@@ -9,7 +9,13 @@ import pytest
 from PIL import Image
 
 from features.inference import run_fixed_batches
-from features.preprocess import ImageDecodeError, decode_srgb, hub_input, resize_whole, vgg16_input
+from features.preprocess import (
+    ImageDecodeError,
+    decode_srgb,
+    hub_input,
+    resize_whole,
+    vgg16_input,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -80,6 +86,7 @@ def save_tiny_hub_module(path: Path, dim: int = 16) -> np.ndarray:
 def test_weights_from_keras_h5_file(tmp_path):
     """A user's `vgg16_weights_tf_dim_ordering_tf_kernels.h5` (Keras 2 layout) loads into our FC7 model."""
     import tf_keras
+
     from features.vgg16 import WEIGHTS_FILE_NAME, build_fc7_model
     tf_keras.utils.set_random_seed(5)
     legacy = tf_keras.applications.VGG16(weights=None)

@@ -4,7 +4,12 @@ import itertools
 import numpy as np
 import pytest
 
-from modeling.alignment import align_proposals, alignment_cost, expert_distances, most_diverse_experts
+from modeling.alignment import (
+    align_proposals,
+    alignment_cost,
+    expert_distances,
+    most_diverse_experts,
+)
 
 
 def _total(cost: np.ndarray, assignment: np.ndarray) -> float:

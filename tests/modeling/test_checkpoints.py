@@ -8,7 +8,14 @@ import pickle
 import pytest
 import torch
 
-from modeling.checkpoints import CHECKPOINT, CONFIG, METRICS, CheckpointError, model_files, model_from_files
+from modeling.checkpoints import (
+    CHECKPOINT,
+    CONFIG,
+    METRICS,
+    CheckpointError,
+    model_files,
+    model_from_files,
+)
 from modeling.registry import MODELS, build_model
 
 

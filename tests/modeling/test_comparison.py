@@ -4,7 +4,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from modeling.comparison import best_per_metric, compare, evaluate_models, paired_difference
+from modeling.comparison import (
+    best_per_metric,
+    compare,
+    evaluate_models,
+    paired_difference,
+)
 from modeling.known_answer import KnownAnswer, Regime
 from modeling.metrics import ModelScores
 from tests.modeling.synthetic import edits_data

@@ -10,8 +10,16 @@ import torch
 
 from modeling import networks
 from modeling.known_answer import KnownAnswer, Regime
-from modeling.likelihood import (ATOM_SLIDERS, CELL_COUNTS, NEUTRAL, SliderParams, cell_bounds, log_normal_interval,
-                                 slider_log_prob, slider_log_probs)
+from modeling.likelihood import (
+    ATOM_SLIDERS,
+    CELL_COUNTS,
+    NEUTRAL,
+    SliderParams,
+    cell_bounds,
+    log_normal_interval,
+    slider_log_prob,
+    slider_log_probs,
+)
 from modeling.metrics import predictive_log_likelihood
 from modeling.mixture_floor import fit_floor
 from modeling.training import TrainConfig, new_model, train

@@ -12,8 +12,18 @@ from scipy.stats import norm
 
 from modeling.baselines import GaussianMLP
 from modeling.likelihood import ATOM_SLIDERS
-from modeling.metrics import (NEUTRAL_MODEL, convergence, grouped_mean_se, histogram_jsd, jsd_edges, jsd_scores,
-                              mean_se, predictive_log_likelihood, slider_errors, slider_jsd)
+from modeling.metrics import (
+    NEUTRAL_MODEL,
+    convergence,
+    grouped_mean_se,
+    histogram_jsd,
+    jsd_edges,
+    jsd_scores,
+    mean_se,
+    predictive_log_likelihood,
+    slider_errors,
+    slider_jsd,
+)
 from modeling.networks import SliderModel
 from rendering.sliders import PROCESS_2012
 from tests.modeling.synthetic import edits_data

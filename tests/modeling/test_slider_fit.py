@@ -15,9 +15,19 @@ import pytest
 import torch
 from PIL import Image
 
-from modeling.slider_fit import (CURVE_KNOTS, FIVEK_LIKE, FitConfig, GaussianPrior, ModelPrior, builtin_prior,
-                                 curve_from_logits, fit_sliders, model_to_lightroom, pinned_sliders,
-                                 starting_points)
+from modeling.slider_fit import (
+    CURVE_KNOTS,
+    FIVEK_LIKE,
+    FitConfig,
+    GaussianPrior,
+    ModelPrior,
+    builtin_prior,
+    curve_from_logits,
+    fit_sliders,
+    model_to_lightroom,
+    pinned_sliders,
+    starting_points,
+)
 from rendering.raw import CameraProfile, decode_raw, load_photo
 from rendering.renderer import CameraMatrices, render_sliders
 from rendering.sliders import PROCESS_2003, PROCESS_2012, default_look

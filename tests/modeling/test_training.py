@@ -9,7 +9,14 @@ import pytest
 import torch
 
 from modeling.metrics import predictive_log_likelihood
-from modeling.search import DEFAULTS, MODEL_SPACE, default_kwargs, draw_settings, search, search_space
+from modeling.search import (
+    DEFAULTS,
+    MODEL_SPACE,
+    default_kwargs,
+    draw_settings,
+    search,
+    search_space,
+)
 from modeling.training import TrainConfig, minibatches, new_model, train
 from tests.modeling.synthetic import edits_data, mixture_problem
 

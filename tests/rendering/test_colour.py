@@ -6,10 +6,20 @@ import numpy as np
 import pytest
 import torch
 
-from rendering.colour import (PROPHOTO_TO_XYZ, delta_e76, lab_error, lab_error_stats, xyz_to_linear_prophoto,
-                              lab_to_linear_prophoto, linear_prophoto_to_lab,
-                              linear_prophoto_to_srgb, prophoto_decode, prophoto_encode,
-                              srgb_to_linear_prophoto, xyz_to_lab)
+from rendering.colour import (
+    PROPHOTO_TO_XYZ,
+    delta_e76,
+    lab_error,
+    lab_error_stats,
+    lab_to_linear_prophoto,
+    linear_prophoto_to_lab,
+    linear_prophoto_to_srgb,
+    prophoto_decode,
+    prophoto_encode,
+    srgb_to_linear_prophoto,
+    xyz_to_lab,
+    xyz_to_linear_prophoto,
+)
 from rendering.image_io import read_image
 
 PROPHOTO = colour.RGB_COLOURSPACES["ProPhoto RGB"]

@@ -9,8 +9,14 @@ import torch
 from PIL import Image, ImageCms
 
 from rendering.colour import lab_error, linear_prophoto_to_srgb, srgb_to_linear_prophoto
-from rendering.image_io import (build_prophoto_icc, encode_image, icc_matrix_shaper, read_image,
-                                resize_long_side, write_image)
+from rendering.image_io import (
+    build_prophoto_icc,
+    encode_image,
+    icc_matrix_shaper,
+    read_image,
+    resize_long_side,
+    write_image,
+)
 from rendering.raw import UnsupportedFormatError
 
 

@@ -5,8 +5,15 @@ import numpy as np
 import pytest
 import torch
 
-from rendering.raw import (NoPixelDataError, PhotoDecodeError, UnsupportedFormatError, decode_raw,
-                           default_crop, load_photo, read_camera_profile)
+from rendering.raw import (
+    NoPixelDataError,
+    PhotoDecodeError,
+    UnsupportedFormatError,
+    decode_raw,
+    default_crop,
+    load_photo,
+    read_camera_profile,
+)
 from rendering.renderer import CameraMatrices, plain_decode
 
 
@@ -95,7 +102,12 @@ NEUTRAL = np.array([0.5, 1.0, 0.7])
 def write_pidng(path, size: int = 64) -> np.ndarray:
     """A 12-bit RGGB DNG of a grey ramp in the camera's as-shot neutral (left) + a red patch."""
     from pidng.core import RAW2DNG, DNGTags, Tag
-    from pidng.defs import CalibrationIlluminant, CFAPattern, DNGVersion, PhotometricInterpretation
+    from pidng.defs import (
+        CalibrationIlluminant,
+        CFAPattern,
+        DNGVersion,
+        PhotometricInterpretation,
+    )
 
     def rational(values):
         return [[int(round(v * 10000)), 10000] for v in np.ravel(values)]

@@ -9,9 +9,16 @@ import torch.nn.functional as F
 
 from rendering.colour import linear_prophoto_to_lab, srgb_to_linear_prophoto
 from rendering.raw import CameraProfile, Photo, read_camera_profile
-from rendering.renderer import CameraMatrices, PhotoRenderer, plain_decode, render_sliders, tone_curve_luts
+from rendering.renderer import (
+    CameraMatrices,
+    PhotoRenderer,
+    plain_decode,
+    render_sliders,
+    tone_curve_luts,
+)
 from rendering.sliders import PROCESS_2003, PROCESS_2012, SliderError
-from rendering.tone import MEDIUM_CONTRAST as MEDIUM_CONTRAST_PRESET, tone_curve_lut
+from rendering.tone import MEDIUM_CONTRAST as MEDIUM_CONTRAST_PRESET
+from rendering.tone import tone_curve_lut
 
 MEDIUM_CONTRAST = [int(v) for v in MEDIUM_CONTRAST_PRESET]  # Lightroom's preset
 

@@ -8,9 +8,14 @@ import torch
 
 from rendering.colour import WHITE_XY
 from rendering.raw import CameraProfile, read_camera_profile
-from rendering.white_balance import (CameraMatrices, interpolation_weight, neutral_to_xy,
-                                     temperature_tint_to_xy, temperature_tint_to_xy_np,
-                                     xy_to_temperature_tint)
+from rendering.white_balance import (
+    CameraMatrices,
+    interpolation_weight,
+    neutral_to_xy,
+    temperature_tint_to_xy,
+    temperature_tint_to_xy_np,
+    xy_to_temperature_tint,
+)
 
 
 @pytest.mark.parametrize("temperature", [2000.0, 2850.0, 4000.0, 5000.0, 6500.0, 9000.0, 20000.0, 50000.0])

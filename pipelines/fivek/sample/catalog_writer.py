@@ -13,7 +13,11 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Iterable
 
-from pipelines.lightroom.catalog import COLLECTION_CREATION_ID, REQUIRED_TABLES, SET_CREATION_ID
+from pipelines.lightroom.catalog import (
+    COLLECTION_CREATION_ID,
+    REQUIRED_TABLES,
+    SET_CREATION_ID,
+)
 
 log = logging.getLogger(__name__)
 

@@ -29,12 +29,22 @@ from typing import Any
 
 import numpy as np
 
-from pipelines.fivek import layout as fivek
-from pipelines.lightroom.develop_settings import slider_entries
-from pipelines.fivek.sample.styles import (StyledEdit, expert_styled_edit, scene, user_style,
-                                     user_styled_edit)
 from pipelines.core.seeding import keyed_rng
-from pipelines.fivek.sample.synthetic_raw import daylight_neutral, srgb_scene_to_camera, synthetic_profile, write_bayer_dng
+from pipelines.fivek import layout as fivek
+from pipelines.fivek.sample.styles import (
+    StyledEdit,
+    expert_styled_edit,
+    scene,
+    user_style,
+    user_styled_edit,
+)
+from pipelines.fivek.sample.synthetic_raw import (
+    daylight_neutral,
+    srgb_scene_to_camera,
+    synthetic_profile,
+    write_bayer_dng,
+)
+from pipelines.lightroom.develop_settings import slider_entries
 from rendering.sliders import PROCESS_2003
 
 log = logging.getLogger(__name__)

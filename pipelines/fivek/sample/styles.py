@@ -18,7 +18,6 @@ from pipelines.lightroom.develop_settings import round_sliders
 from rendering.sliders import PROCESS_2003, default_look
 from rendering.tone import MEDIUM_CONTRAST
 
-
 # Two style modes per expert in model space (0 = range centre for signed sliders), used as
 # default look + STYLE_SCALE x (mode - default look) (`calibrated`):
 # (Exposure, Recovery, FillLight, Blacks, Brightness, Contrast, Clarity, Vibrance, Saturation).

@@ -54,7 +54,12 @@ def write_bayer_dng(path: str | Path, camera_rgb: np.ndarray, as_shot_neutral: t
                     model: str = "Synthetic") -> str:
     """Mosaic linear camera RGB [H,W,3] in [0,1] to a 12-bit RGGB DNG with colour-matrix tags."""
     from pidng.core import RAW2DNG, DNGTags, Tag
-    from pidng.defs import CalibrationIlluminant, CFAPattern, DNGVersion, PhotometricInterpretation
+    from pidng.defs import (
+        CalibrationIlluminant,
+        CFAPattern,
+        DNGVersion,
+        PhotometricInterpretation,
+    )
 
     height, width = camera_rgb.shape[:2]
     if height % 2 or width % 2:

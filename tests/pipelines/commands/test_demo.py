@@ -7,8 +7,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipelines.commands import demo
-from pipelines.fivek.sample.styles import _MODES, calibrated, expert_edit
 from pipelines.core.parquet_io import read_table
+from pipelines.fivek.sample.styles import _MODES, calibrated, expert_edit
 from rendering.sliders import PROCESS_2003
 
 

@@ -14,10 +14,14 @@ import pytest
 import torch
 from PIL import Image
 
-from pipelines.core.model_store import save_model
 from modeling.diversity import cluster_weights, diverse_proposals, pairwise_distance
 from modeling.training import TrainConfig, new_model, train
-from pipelines.commands.propose import FEATURE_RENDER_SIZE, HistoryError, history_from_edits
+from pipelines.commands.propose import (
+    FEATURE_RENDER_SIZE,
+    HistoryError,
+    history_from_edits,
+)
+from pipelines.core.model_store import save_model
 from pipelines.core.schemas import EDITS, features_schema
 from rendering.sliders import PROCESS_2003
 from tests.modeling.synthetic import FEATURES, edits_data, user_problem

@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from pipelines.core.model_store import load_model
 from pipelines.cli import main
+from pipelines.core.model_store import load_model
 from tests.modeling.synthetic import write_tiny_dataset
 
 

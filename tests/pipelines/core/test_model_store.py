@@ -6,7 +6,13 @@ import torch
 
 from modeling.checkpoints import CheckpointError
 from modeling.registry import build_model
-from pipelines.core.model_store import ModelFolder, is_model_folder, load_model, read_edits, save_model
+from pipelines.core.model_store import (
+    ModelFolder,
+    is_model_folder,
+    load_model,
+    read_edits,
+    save_model,
+)
 
 
 def test_a_saved_model_folder_loads_back_in_eval_mode(tmp_path):

@@ -9,7 +9,13 @@ import pytest
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipelines.core.parquet_io import all_written, read_rows, read_table, shard_of, write_rows
+from pipelines.core.parquet_io import (
+    all_written,
+    read_rows,
+    read_table,
+    shard_of,
+    write_rows,
+)
 
 SCHEMA = pa.schema([pa.field("id", pa.string(), nullable=False), pa.field("value", pa.float64())])
 ROWS = [{"id": f"r{i:03d}", "value": float(i) if i % 7 else None} for i in range(40)]

@@ -2,7 +2,13 @@
 import logging
 import time
 
-from pipelines.core.progress import MARKER, StageProgress, WorkerProgress, progress_line, rate_eta
+from pipelines.core.progress import (
+    MARKER,
+    StageProgress,
+    WorkerProgress,
+    progress_line,
+    rate_eta,
+)
 
 
 def test_worker_progress_reports_increments_at_most_every_interval_and_on_flush(monkeypatch, caplog):

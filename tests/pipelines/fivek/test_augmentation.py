@@ -3,8 +3,13 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from pipelines.fivek.augmentation import (NOISE_HALF_WIDTH, draw_noise, model_out_of_range, variant_sliders,
-                                     variant_target)
+from pipelines.fivek.augmentation import (
+    NOISE_HALF_WIDTH,
+    draw_noise,
+    model_out_of_range,
+    variant_sliders,
+    variant_target,
+)
 from rendering.sliders import PROCESS_2003
 
 SPEC = PROCESS_2003

@@ -9,20 +9,25 @@ import pytest
 import rawpy
 import tifffile
 
-from pipelines.fivek import layout as fivek
 from pipelines.commands import sample as sample_command
+from pipelines.core.seeding import keyed_rng
+from pipelines.fivek import layout as fivek
+from pipelines.fivek.layout import EXPERTS
 from pipelines.fivek.sample import generator as sample
+from pipelines.fivek.sample.styles import (
+    AS_SHOT_P,
+    expert_styled_edit,
+    user_style,
+    user_styled_edit,
+)
+from pipelines.fivek.sample.synthetic_raw import synthetic_profile
 from pipelines.lightroom.catalog import collection_edits, collection_names
 from pipelines.lightroom.lua_table import parse_lua_table
-from pipelines.fivek.layout import EXPERTS
-from pipelines.fivek.sample.styles import AS_SHOT_P, expert_styled_edit, user_style, user_styled_edit
-from rendering.tone import MEDIUM_CONTRAST
-from pipelines.core.seeding import keyed_rng
-from pipelines.fivek.sample.synthetic_raw import synthetic_profile
 from rendering.image_io import read_image
 from rendering.raw import decode_raw, read_camera_profile
 from rendering.renderer import PhotoRenderer
 from rendering.sliders import PROCESS_2003
+from rendering.tone import MEDIUM_CONTRAST
 
 PHOTOS, USERS, SIZE = 6, 2, (48, 32)
 

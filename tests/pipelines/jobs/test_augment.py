@@ -9,12 +9,18 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from pipelines.jobs import augment
-from pipelines.fivek.augmentation import variant_sliders, variant_target
 from pipelines.core.parquet_io import read_table
 from pipelines.core.schemas import ERRORS, SLIDER_KEYS, VARIANT_EDITS, VARIANTS
+from pipelines.fivek.augmentation import variant_sliders, variant_target
+from pipelines.jobs import augment
 from rendering.sliders import PROCESS_2003
-from tests.pipelines.augment_checks import AUGMENT_ARGS, IN_PROCESS, TWO_WORKERS, augment_outputs, png_pixels
+from tests.pipelines.augment_checks import (
+    AUGMENT_ARGS,
+    IN_PROCESS,
+    TWO_WORKERS,
+    augment_outputs,
+    png_pixels,
+)
 from tests.pipelines.dataset_factory import make_dataset
 
 pytestmark = pytest.mark.slow

@@ -9,14 +9,14 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
+from modeling.proposals import draw_proposals
 from pipelines.commands import train as train_cli
-from pipelines.jobs import augment, evaluate, ingest
-from pipelines.jobs import features as features_job
 from pipelines.core.layout import DatasetLayout
 from pipelines.core.parquet_io import parquet_files, read_table, write_table
-from pipelines.fivek.sample.generator import generate_sample
 from pipelines.core.schemas import EVALUATION, PREDICTIONS, SLIDER_KEYS
-from modeling.proposals import draw_proposals
+from pipelines.fivek.sample.generator import generate_sample
+from pipelines.jobs import augment, evaluate, ingest
+from pipelines.jobs import features as features_job
 from rendering.image_io import encode_image
 from rendering.raw import load_photo
 from rendering.renderer import PhotoRenderer

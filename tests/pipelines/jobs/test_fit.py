@@ -105,9 +105,9 @@ def test_single_pair_prints_sliders_json(tmp_path, capsys):
 
 
 def test_pairs_job_writes_edits_and_photos_and_error_rows(tmp_path):
-    from pipelines.jobs.fit import run
     from pipelines.core.parquet_io import read_table
     from pipelines.core.schemas import EDITS, PHOTOS
+    from pipelines.jobs.fit import run
     from rendering.sliders import PROCESS_2003
     from tests.pipelines.dataset_factory import write_dng
 
@@ -176,7 +176,13 @@ def test_fit_pairs_transform_fits_good_pairs_and_turns_bad_ones_into_error_rows(
     from apache_beam.testing.util import assert_that, equal_to
 
     from modeling.slider_fit import FitConfig
-    from pipelines.jobs.fit import EDITS_TAG, FITS_TAG, FitConfigForPairs, FitPairs, Pair
+    from pipelines.jobs.fit import (
+        EDITS_TAG,
+        FITS_TAG,
+        FitConfigForPairs,
+        FitPairs,
+        Pair,
+    )
 
     before, after, truth = generated_pair(3, CHANGES)
     (tmp_path / "b.png").write_bytes(before)

@@ -8,13 +8,13 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.fivek import layout as fivek
-from pipelines.fivek.sample import generator as sample
-from pipelines.jobs import ingest
-from pipelines.fivek.sample.catalog_writer import CatalogRecord, write_catalog
-from pipelines.lightroom.catalog import collection_edits
 from pipelines.core.parquet_io import read_table
 from pipelines.core.schemas import EDITS, ERRORS, PHOTOS, SLIDER_KEYS
+from pipelines.fivek import layout as fivek
+from pipelines.fivek.sample import generator as sample
+from pipelines.fivek.sample.catalog_writer import CatalogRecord, write_catalog
+from pipelines.jobs import ingest
+from pipelines.lightroom.catalog import collection_edits
 from rendering.raw import read_camera_profile
 from tests.pipelines.augment_checks import IN_PROCESS, TWO_WORKERS
 

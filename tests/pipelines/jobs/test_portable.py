@@ -6,8 +6,8 @@ import tarfile
 import pytest
 
 from pipelines.jobs import augment
-from tests.pipelines.beam_services import PROJECT, portable_services
 from tests.pipelines.augment_checks import AUGMENT_ARGS, IN_PROCESS, augment_outputs
+from tests.pipelines.beam_services import PROJECT, portable_services
 from tests.pipelines.dataset_factory import make_dataset
 
 pytestmark = pytest.mark.slow

@@ -12,8 +12,13 @@ import numpy as np
 import pytest
 
 from pipelines.fivek.sample.catalog_writer import CatalogRecord, write_catalog
-from pipelines.lightroom.catalog import (CatalogError, collection_edits, collection_names, developed_photos,
-                                         open_catalog)
+from pipelines.lightroom.catalog import (
+    CatalogError,
+    collection_edits,
+    collection_names,
+    developed_photos,
+    open_catalog,
+)
 from pipelines.lightroom.develop_settings import settings_sha256
 from pipelines.lightroom.lua_table import format_lua_table, parse_lua_table
 
@@ -203,7 +208,11 @@ def test_propose_reads_catalog_history_through_this_module(catalog):
 
 
 def test_propose_history_from_a_catalog_skips_bad_edits_and_uses_good_ones(tmp_path, caplog):
-    from pipelines.commands.propose import HistoryError, check_lightroom_catalog, history_from_catalog
+    from pipelines.commands.propose import (
+        HistoryError,
+        check_lightroom_catalog,
+        history_from_catalog,
+    )
     from rendering.renderer import PhotoRenderer
     from rendering.sliders import PROCESS_2003
     from tests.pipelines.dataset_factory import write_dng

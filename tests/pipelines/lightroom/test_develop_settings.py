@@ -2,8 +2,15 @@
 import numpy as np
 import pytest
 
-from pipelines.lightroom.develop_settings import (SettingsError, parse_settings_text, process_of, round_sliders,
-                                                  settings_sliders, slider_entries, white_balance)
+from pipelines.lightroom.develop_settings import (
+    SettingsError,
+    parse_settings_text,
+    process_of,
+    round_sliders,
+    settings_sliders,
+    slider_entries,
+    white_balance,
+)
 from pipelines.lightroom.lua_table import format_lua_table
 from rendering.sliders import PROCESS_2003, SliderError
 

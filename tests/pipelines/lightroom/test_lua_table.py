@@ -6,7 +6,14 @@ import math
 import numpy as np
 import pytest
 
-from pipelines.lightroom.lua_table import MAX_DEPTH, MAX_LENGTH, RESERVED, LuaTableError, format_lua_table, parse_lua_table
+from pipelines.lightroom.lua_table import (
+    MAX_DEPTH,
+    MAX_LENGTH,
+    RESERVED,
+    LuaTableError,
+    format_lua_table,
+    parse_lua_table,
+)
 
 FIVEK_TEXT = ('s = { Brightness = 50, Contrast = 25, Exposure = 0.35, ToneCurve = { 0, 0, 32, 22, 64, 56, 128, '
               '128, 192, 196, 255, 255 }, ToneCurveName = "Medium Contrast", WhiteBalance = "As Shot", '

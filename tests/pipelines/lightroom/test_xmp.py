@@ -10,8 +10,15 @@ import numpy as np
 import pytest
 
 from pipelines.lightroom.develop_settings import CameraRawSettings, round_sliders
-from pipelines.lightroom.xmp import (NS_CRS, NS_RDF, XmpError, parse_xmp, read_xmp,
-                                     write_xmp, xmp_packet)
+from pipelines.lightroom.xmp import (
+    NS_CRS,
+    NS_RDF,
+    XmpError,
+    parse_xmp,
+    read_xmp,
+    write_xmp,
+    xmp_packet,
+)
 from rendering.sliders import PROCESS_2003, PROCESS_2012, SliderError
 
 CURVE = (0.0, 0.0, 32.0, 22.0, 64.0, 56.0, 128.0, 128.0, 192.0, 196.0, 255.0, 255.0)

@@ -15,17 +15,24 @@ import pyarrow.compute as pc
 import pytest
 from PIL import Image
 
+from pipelines.core.lab_summary import summarise as lab_summary
 from pipelines.core.layout import DatasetLayout
 from pipelines.core.parquet_io import read_table, write_table
-from pipelines.core.lab_summary import summarise as lab_summary
+from pipelines.core.schemas import (
+    ERRORS,
+    EVALUATION,
+    PHOTOS,
+    PREDICTIONS,
+    SLIDER_KEYS,
+    features_schema,
+)
 from pipelines.core.schemas import NO_ADJUSTMENT as REFERENCE_MODEL
 from pipelines.report.build import ReportConfig, build_report, run
 from pipelines.report.document import Section, Table, to_html, to_markdown
+from pipelines.report.figures import slider_histograms
 from pipelines.report.inputs import load_inputs
 from pipelines.report.sections import personalisation_section
 from pipelines.report.tables import cross_check
-from pipelines.report.figures import slider_histograms
-from pipelines.core.schemas import ERRORS, EVALUATION, PHOTOS, PREDICTIONS, SLIDER_KEYS, features_schema
 from rendering.sliders import PROCESS_2003
 from tests.pipelines.dataset_factory import make_dataset
 
@@ -286,8 +293,8 @@ def test_run_degrades_without_later_stages_and_fails_without_photos(tmp_path, ca
 
 def test_grid_rows_show_experts_only_not_casual_users(dataset):
     """A user's edit of a grid photo is not drawn as an 'expert' rendition."""
-    from pipelines.report.sections import plan_grid
     from pipelines.core.schemas import EDITS
+    from pipelines.report.sections import plan_grid
     edits = read_table(DatasetLayout(dataset.root).edits)
     user = {**edits.slice(0, 1).to_pylist()[0], "editor": "u001", "editor_kind": "user"}
     with_user = pa.concat_tables([edits, pa.Table.from_pylist([user], schema=EDITS)])
