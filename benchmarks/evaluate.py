@@ -36,6 +36,7 @@ import numpy as np  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import torch  # noqa: E402
 
+from modeling.registry import MODEL_ORDER  # noqa: E402
 from pipelines.core.layout import DatasetLayout  # noqa: E402
 from pipelines.core.parquet_io import read_table, write_table  # noqa: E402
 from pipelines.fivek.sample.generator import generate_sample  # noqa: E402
