@@ -43,6 +43,16 @@ def mixture_problem(num_images: int, seed: int, per_image: int = 1):
     return (torch.tensor(x, dtype=torch.float32), torch.tensor(y, dtype=torch.float32), true_ll, image)
 
 
+def _users_of_styles(styles: np.ndarray, B: np.ndarray, num_users: int, per_user: int, sigma: float, seed: int):
+    """Users each with a style s_u drawn from the rows of styles [3, 11]: y = style_s + B x + noise (sigma)."""
+    rng = np.random.default_rng(seed)
+    s = rng.integers(0, len(styles), num_users)
+    x = rng.normal(size=(num_users * per_user, FEATURES))
+    users = np.repeat(np.arange(num_users), per_user)
+    y = styles[s[users]] + x @ B + sigma * rng.normal(size=(len(x), 11))
+    return torch.tensor(x, dtype=torch.float32), torch.tensor(y, dtype=torch.float32), users, s
+
+
 def user_problem(num_users: int, seed: int, per_user: int = 50, sigma: float = 0.08):
     """Users with a style s_u in {0, 1, 2}: y = style_s + B x + noise. Returns x, y, users [N], styles [U]."""
     prob = np.random.default_rng(7)
@@ -50,12 +60,7 @@ def user_problem(num_users: int, seed: int, per_user: int = 50, sigma: float = 0
     styles[1] = -styles[0]
     styles[2] = 0.0
     B = prob.normal(size=(FEATURES, 11)) * 0.1
-    rng = np.random.default_rng(seed)
-    s = rng.integers(0, 3, num_users)
-    x = rng.normal(size=(num_users * per_user, FEATURES))
-    users = np.repeat(np.arange(num_users), per_user)
-    y = styles[s[users]] + x @ B + sigma * rng.normal(size=(len(x), 11))
-    return torch.tensor(x, dtype=torch.float32), torch.tensor(y, dtype=torch.float32), users, s
+    return _users_of_styles(styles, B, num_users, per_user, sigma, seed)
 
 
 def ambiguous_user_problem(num_users: int, seed: int, per_user: int = 50, sigma: float = 0.1,
@@ -70,12 +75,7 @@ def ambiguous_user_problem(num_users: int, seed: int, per_user: int = 50, sigma:
     pattern = prob.choice([-1.0, 1.0], size=11)
     styles = np.stack([shift * pattern, -shift * pattern, np.zeros(11)])
     B = prob.normal(size=(FEATURES, 11)) * 0.02
-    rng = np.random.default_rng(seed)
-    s = rng.integers(0, 3, num_users)
-    x = rng.normal(size=(num_users * per_user, FEATURES))
-    users = np.repeat(np.arange(num_users), per_user)
-    y = styles[s[users]] + x @ B + sigma * rng.normal(size=(len(x), 11))
-    return torch.tensor(x, dtype=torch.float32), torch.tensor(y, dtype=torch.float32), users, s
+    return _users_of_styles(styles, B, num_users, per_user, sigma, seed)
 
 
 def edits_data(x: torch.Tensor, y: torch.Tensor, image: np.ndarray | None = None,

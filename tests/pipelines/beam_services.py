@@ -96,14 +96,7 @@ def portable_services(staging_dir: str | None = None, log_dir: str | None = None
         yield ["--runner=PortableRunner", f"--job_endpoint=localhost:{job_port}",
                "--environment_type=EXTERNAL", f"--environment_config=localhost:{worker_port}"]
     finally:
-        for process in processes:
-            _signal_group(process, signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                _signal_group(process, signal.SIGKILL)
-                process.wait()
+        stop_processes(processes)
 
 
 @contextlib.contextmanager
@@ -138,14 +131,7 @@ def dask_cluster(workers: int = 2, log_dir: str | None = None, timeout: float = 
         yield address
     finally:
         _close_dask_clients()
-        for process in processes:
-            _signal_group(process, signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                _signal_group(process, signal.SIGKILL)
-                process.wait()
+        stop_processes(processes)
 
 
 def _close_dask_clients() -> None:
@@ -158,6 +144,18 @@ def _close_dask_clients() -> None:
         except ValueError:  # no client left
             return
         client.close()
+
+
+def stop_processes(processes: list[subprocess.Popen]) -> None:
+    """SIGTERM each process group we started, then SIGKILL what is still running after 10 s."""
+    for process in processes:
+        _signal_group(process, signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            _signal_group(process, signal.SIGKILL)
+            process.wait()
 
 
 def _signal_group(process: subprocess.Popen, sig: int) -> None:
