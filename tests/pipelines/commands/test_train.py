@@ -80,3 +80,12 @@ def test_help_and_bad_model(capsys):
     assert "--search" in text and "latent dim" in text
     with pytest.raises(SystemExit):
         main(["train", "--dataset", "x", "--model", "nope"])
+
+
+def test_train_and_evaluate_models_on_an_empty_dataset_say_what_to_run(tmp_path, capsys):
+    assert main(["train", "--dataset", str(tmp_path), "--model", "mlp"]) == 2
+    err = capsys.readouterr().err
+    assert f"no Parquet shards under {tmp_path / 'features'}: run `photoedit features` first" in err
+    assert "Traceback" not in err
+    assert main(["evaluate-models", "--dataset", str(tmp_path)]) == 2
+    assert "no trained models under" in capsys.readouterr().err
