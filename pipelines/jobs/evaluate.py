@@ -49,6 +49,7 @@ from pipelines.core.schemas import EVALUATION, NO_ADJUSTMENT, PREDICTIONS, SLIDE
 from pipelines.core.seeding import keyed_rng
 from pipelines.core.stage import run_stage
 from pipelines.core.transforms import TaggedParDo
+from pipelines.fivek.layout import expert_rendition_path
 from rendering.colour import lab_error_stats
 from rendering.sliders import PROCESS_2003
 
@@ -139,11 +140,6 @@ def lab_errors(renders: np.ndarray, references: np.ndarray, reference_index: Seq
     return mean.cpu().numpy(), rms.cpu().numpy()
 
 
-def tiff_uri(tiff_root: str, expert: str, file_name: str) -> str:
-    """The FiveK export of one expert's rendition: <root>/tiff16_<x>/<file_name>.tif (x = expert, lower case)."""
-    return storage.join(tiff_root, f"tiff16_{expert.lower()}", f"{file_name}.tif")
-
-
 def read_reference_tiff(uri: str, shape: tuple[int, int], size: int) -> np.ndarray:
     """An expert's TIFF as linear ProPhoto [3, H, W] at long side `size`; EvaluateInputError if absent or mis-sized."""
     from rendering.image_io import read_image, resize_long_side
@@ -199,7 +195,7 @@ def evaluate_photo(photo_row: Mapping[str, Any], edits: Mapping[str, Mapping[str
     photo = open_photo(photo_row, config.size)
     neutral, neutral_curve = unedited(as_shot_white(photo_row, photo))
     if config.reference == "tiff":  # read before rendering: a missing TIFF fails the photo early
-        references = np.stack([read_reference_tiff(tiff_uri(config.tiff_root, e, photo_row["file_name"]),
+        references = np.stack([read_reference_tiff(expert_rendition_path(config.tiff_root, e, photo_row["file_name"]),
                                                    photo.shape, config.size) for e in experts])
     t_decode = clock() - t
 
