@@ -170,8 +170,9 @@ def train(model: SliderModel, train_data: EditsData, val_data: EditsData, config
     bar.close()
     model.load_state_dict(best_state)
     model.eval()
-    reason = (f"kept epoch {best_epoch}: best validation LL {best_val:.4f} nats/edit "
-              f"({'exact' if model.exact_likelihood else config.val_samples} samples) of {len(history)} epochs; {ended}")
+    estimate = "exact" if model.exact_likelihood else f"{config.val_samples} importance samples"
+    reason = (f"kept epoch {best_epoch}: best validation LL {best_val:.4f} nats/edit ({estimate}) "
+              f"of {len(history)} epochs; {ended}")
     log.info("%s %s", type(model).__name__, reason)
     return TrainResult(best_epoch, best_val, len(history), history, time.perf_counter() - t0,
                        data_seconds, stopped, reason)

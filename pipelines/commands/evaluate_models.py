@@ -38,14 +38,15 @@ class EvaluateModelsConfig:
     device: str = "cpu"
 
 
-def summary_table(summary: dict, is_samples: int, bins: int) -> str:
+def summary_table(summary: dict, bins: int) -> str:
     """Markdown table of model rows and the floor row (LL, JSD, slider error with s.e.), then the best-model lines."""
-    lines = [f"| model | test LL (nats/edit, S={is_samples}) | LL - floor | JSD ({bins} bins, log2) | "
-             "slider error | edits | photos |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    lines = [f"| model | test LL (nats/edit) | IS samples (1 = exact) | LL - floor | JSD ({bins} bins, log2) | "
+             "slider error | edits | photos |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in [*summary["models"], summary["floor"]]:
         gap = f"{r['ll_minus_floor']:+.3f} ± {r['ll_minus_floor_se']:.3f}" if "ll_minus_floor" in r else "-"
-        lines.append(f"| {r['model']} | {r['ll']:.3f} ± {r['ll_se']:.3f} | {gap} | {r['jsd']:.4f} ± {r['jsd_se']:.4f} | "
-                     f"{r['slider_error']:.4f} ± {r['slider_error_se']:.4f} | {r['ll_edits']} | {r['ll_photos']} |")
+        lines.append(f"| {r['model']} | {r['ll']:.3f} ± {r['ll_se']:.3f} | {r['ll_num_samples']} | {gap} | "
+                     f"{r['jsd']:.4f} ± {r['jsd_se']:.4f} | {r['slider_error']:.4f} ± {r['slider_error_se']:.4f} | "
+                     f"{r['ll_edits']} | {r['ll_photos']} |")
     return "\n".join(lines + [""] + [f"- {b['line']}" for b in summary["best"]]) + "\n"
 
 
@@ -78,7 +79,7 @@ def compare_models(config: EvaluateModelsConfig) -> tuple[dict, str]:
     if not models:
         raise ValueError(f"none of {', '.join(names)} could be loaded")
     summary = evaluate_models(models, train_data, val_data, test_data, config.is_samples, config.jsd_bins, config.seed)
-    table = summary_table(summary, config.is_samples, config.jsd_bins)
+    table = summary_table(summary, config.jsd_bins)
     storage.write_bytes(layout.path("models", "summary.md"), (table + "\n" + NOTE + "\n").encode("utf-8"))
     storage.write_bytes(layout.path("models", "summary.json"), json_bytes(
         {**summary, "is_samples": config.is_samples, "jsd_bins": config.jsd_bins, "jsd_log_base": 2,

@@ -60,6 +60,7 @@ def test_resume_and_evaluate_models(dataset, capsys):
     assert summary["floor"]["model"] == "feature_blind_floor" and summary["floor"]["ll_num_samples"] == 1
     assert [b["metric"] for b in summary["best"]] == ["ll", "jsd", "slider_error"]
     assert "| feature_blind_floor |" in out and summary["best"][0]["line"] in out
+    assert "| mlp |" in out and "| 1 |" in out and "| 10 |" in out  # IS samples column: MLP exact, LBN S=10
 
 
 def test_search_applies_to_every_model(dataset, tmp_path, capsys):
