@@ -29,7 +29,7 @@ sys.path.insert(0, __file__.rsplit("/benchmarks/", 1)[0])
 from modeling.comparison import paired_difference, score_all  # noqa: E402
 from modeling.known_answer import EDITORS, REGIMES, KnownAnswer  # noqa: E402
 from modeling.likelihood import LIGHTROOM_STEPS  # noqa: E402
-from modeling.metrics import score_model  # noqa: E402
+from modeling.metrics import grouped_mean_se, score_model  # noqa: E402
 from modeling.search import DEFAULTS, default_kwargs  # noqa: E402
 from modeling.splits import split_for  # noqa: E402
 from modeling.train_run import TrainSettings, run_training, split_edits  # noqa: E402
@@ -65,6 +65,14 @@ def write_dataset(root: str, truth: KnownAnswer, photos: int, seed: int) -> None
                         ("variant_edits", pa.Table.from_pylist(edit_rows, schema=VARIANT_EDITS))]:
         os.makedirs(os.path.join(root, name), exist_ok=True)
         pq.write_table(table, os.path.join(root, name, "part-00000-of-00001.parquet"))
+
+
+def personalisation_ceiling(truth: KnownAnswer, data) -> dict:
+    """Mean and s.e. over photos of log p(y | x, editor) - log p(y | x) (nats/edit): the most any user model can gain."""
+    editors = torch.tensor([EDITORS.index(e) for e in data.editors])
+    gain = (truth.log_prob_given_editor(data.x, data.y, editors) - truth.log_likelihood(data.x, data.y)).double()
+    mean, se, _ = grouped_mean_se(gain.numpy(), data.photo_ids)
+    return {"gain": mean, "gain_se": se}
 
 
 def setting_text(run) -> str:
@@ -119,7 +127,7 @@ def run_regime(name: str, args: argparse.Namespace) -> dict:
     return {"regime": name, "description": regime.description, "feature_dim": regime.feature_dim,
             "photos": args.photos, "edits": {"train": len(train_data), "validation": len(val_data),
                                              "test": len(test_data)},
-            "rows": rows, "pvae_curve": curve,
+            "rows": rows, "pvae_curve": curve, "personalisation_ceiling": personalisation_ceiling(truth, test_data),
             "search": {m: r.search_rows for m, r in runs.items()}}
 
 
@@ -138,7 +146,10 @@ def table(result: dict) -> str:
         lines.append(f"| {r['model']} | {r['ll_minus_truth']:+.3f} ± {r['ll_minus_truth_se']:.3f} | "
                      f"{r['jsd']:.4f} ± {r['jsd_se']:.4f} | {r['slider_error']:.4f} ± {r['slider_error_se']:.4f} | "
                      f"{conv} | {r['setting']} |")
-    curve = result.get("pvae_curve")
+    curve, ceiling = result.get("pvae_curve"), result.get("personalisation_ceiling")
+    if ceiling:
+        lines.append(f"\nEditor known (the truth's ceiling on any personalisation gain): "
+                     f"{ceiling['gain']:+.3f} ± {ceiling['gain_se']:.3f} nats/edit")
     if curve and curve.get("history"):
         ks = [k for k in (1, 2, 5, 10, 20, 30) if k < len(curve["history"])]
         for kind in ("exact", "amortised"):

@@ -117,6 +117,13 @@ class KnownAnswer(SliderModel):
         return torch.logsumexp(log_mix + log_slider, dim=-1, keepdim=True).float()
 
     @torch.no_grad()
+    def log_prob_given_editor(self, x: torch.Tensor, y: torch.Tensor, editors: torch.Tensor) -> torch.Tensor:
+        """Exact log p(y | x, editor) [B] (nats) for editor indices editors [B] (0..4): what knowing the user gives."""
+        log_style, means = self.components(x)
+        log_slider = slider_log_prob(y[:, None].double(), self.style_params(means.double()))   # [B, S]
+        return torch.logsumexp(log_style.double()[torch.arange(x.shape[0]), editors] + log_slider, dim=-1).float()
+
+    @torch.no_grad()
     def sample_edits(self, x: torch.Tensor, editors: torch.Tensor, generator: torch.Generator | None = None
                      ) -> torch.Tensor:
         """One edit [B, 11] (model space) per row of x [B, D] by editor index editors [B] (0..4)."""
