@@ -22,6 +22,7 @@ import os
 import sys
 from dataclasses import dataclass
 
+from modeling.metrics import DEFAULT_BINS
 from pipelines.core import storage
 from pipelines.core.console import configure_logging, local_log_dir
 from pipelines.core.layout import DatasetLayout
@@ -48,7 +49,7 @@ class ReportConfig:
     out: str
     grid_photos: int = 4
     size: int = 160
-    bins: int = 20
+    bins: int = DEFAULT_BINS
     device: str = "cpu"
 
 
@@ -111,7 +112,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="report folder (default <dataset>/report)")
     p.add_argument("--grid-photos", type=int, default=4, help="test photos in the proposal grids (default 4)")
     p.add_argument("--size", type=int, default=160, help="thumbnail long side in px (default 160)")
-    p.add_argument("--bins", type=int, default=20, help="histogram bins on [-1, 1] (default 20)")
+    p.add_argument("--bins", type=int, default=DEFAULT_BINS,
+                   help=f"histogram and JSD bins on [-1, 1] (default {DEFAULT_BINS}: odd, so that 0 is a bin centre)")
     p.add_argument("--device", default="cpu", help="torch device for the thumbnails (default cpu)")
     p.add_argument("--verbose", action="store_true", help="every log line")
     return p

@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from modeling.metrics import histogram_jsd
+from modeling.metrics import slider_jsd
 from modeling.registry import MODEL_ORDER
 from pipelines.core import storage
 from pipelines.core.photos import as_shot_white, open_photo, unedited
@@ -40,14 +40,14 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", name)
 
 
-def held_out_editslider_matrix(photos: pa.Table, edits: pa.Table, split: str = "test") -> np.ndarray:
+def held_out_slider_matrix(photos: pa.Table, edits: pa.Table, split: str = "test") -> np.ndarray:
     """Sliders of every edit of a photo of `split` [N, 11], model space."""
     test = set(split_photo_ids(photos, split))
     mask = np.isin(np.asarray(edits.column("photo_id").to_pylist()), list(test)) if test else np.zeros(edits.num_rows, bool)
     return PROCESS_2003.to_model(slider_matrix(edits.filter(pa.array(mask))))
 
 
-def predictedslider_matrix(predictions: pa.Table) -> dict[str, np.ndarray]:
+def proposal_slider_matrices(predictions: pa.Table) -> dict[str, np.ndarray]:
     """Every proposal per model [M, 11], model space."""
     models = np.asarray(predictions.column("model").to_pylist())
     return {name: PROCESS_2003.to_model(slider_matrix(predictions.filter(pa.array(models == name))))
@@ -63,15 +63,15 @@ def histogram_section(inputs: Inputs, figures_dir: str, bins: int) -> tuple[Sect
             f"predictions/ (run `photoedit evaluate --dataset {root}`)"
         section.paragraphs.append(f"Missing: no {what}.")
         return section, []
-    true = held_out_editslider_matrix(inputs.photos, inputs.edits, inputs.split)
+    true = held_out_slider_matrix(inputs.photos, inputs.edits, inputs.split)
     if len(true) == 0:
         section.paragraphs.append(f"No edits of {inputs.split}-split photos: nothing to compare.")
         return section, []
     names = PROCESS_2003.names
     infos, rows = [], []
-    for model, sampled in predictedslider_matrix(inputs.predictions).items():
+    for model, sampled in proposal_slider_matrices(inputs.predictions).items():
         hist = slider_histograms(true, sampled, bins=bins)
-        jsd = [histogram_jsd(true[:, j], sampled[:, j], bins=bins) for j in range(len(names))]
+        jsd = slider_jsd(true, sampled, bins=bins)
         rel = f"{FIGURES}/sliders_{_safe(model)}.png"
         infos.append(plot_slider_histograms(hist, names, os.path.join(figures_dir, os.path.basename(rel)),
                                             title=model, panel_notes=[f"JSD {v:.3f}" for v in jsd],
@@ -82,7 +82,8 @@ def histogram_section(inputs: Inputs, figures_dir: str, bins: int) -> tuple[Sect
     section.paragraphs.append(
         f"Model space [-1, 1] (Temperature on the mired scale), {bins} bins, frequencies normalised per "
         f"slider; {len(true)} edits of {inputs.split}-split photos (edits/) vs every proposal in predictions/. "
-        f"Panel titles give that slider's JSD (log base 2).")
+        f"Panel titles give that slider's JSD (log base 2) on {bins} bins of the same width with one centred on "
+        f"the slider's neutral value, as in evaluate-models.")
     return section, infos
 
 

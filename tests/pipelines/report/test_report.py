@@ -315,3 +315,17 @@ def test_report_says_what_a_generated_sample_is_and_is_not(tmp_path):
                                     pa.array([CAMERA_MAKE] * 2))
     assert about_the_data(dataclasses.replace(real, photos=photos)) == SAMPLE_NOTE
     assert "not MIT-Adobe FiveK" in SAMPLE_NOTE and "10.2" in SAMPLE_NOTE
+
+
+def test_histogram_jsd_uses_evaluate_models_centred_bins(built, dataset):
+    """The report's per-model JSD is modeling.metrics.slider_jsd: 21 bins, one centred on each slider's neutral."""
+    from modeling.metrics import DEFAULT_BINS, slider_jsd
+    from pipelines.report.sections import held_out_slider_matrix, proposal_slider_matrices
+    _, _, _, markdown = built
+    inputs = load_inputs(dataset)
+    true = held_out_slider_matrix(inputs.photos, inputs.edits, inputs.split)
+    for model, sampled in proposal_slider_matrices(inputs.predictions).items():
+        expected = float(np.nanmean(slider_jsd(true, sampled, bins=DEFAULT_BINS)))
+        rows = [line for line in markdown.splitlines() if line.startswith(f"| {model} |") and line.count("|") == 4]
+        assert rows == [f"| {model} | {len(sampled)} | {expected:.4f} |"], (model, expected, rows)
+    assert f"{DEFAULT_BINS} bins" in markdown and DEFAULT_BINS % 2 == 1
