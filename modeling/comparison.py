@@ -75,7 +75,7 @@ def compare(scores: dict[str, ModelScores], floor: ModelScores, photo_ids: np.nd
         rows.append({"model": name, **s.summary, "ll_minus_floor": gap.value, "ll_minus_floor_se": gap.se})
     best = best_per_metric(scores, photo_ids) if scores else []
     for row in best:
-        log.info("%s", row["line"])
+        log.debug("%s", row["line"])   # the callers print these lines under their table
     return {"models": rows, "floor": {"model": FLOOR, **floor.summary}, "best": best}
 
 

@@ -173,7 +173,7 @@ def train(model: SliderModel, train_data: EditsData, val_data: EditsData, config
     estimate = "exact" if model.exact_likelihood else f"{config.val_samples} importance samples"
     reason = (f"kept epoch {best_epoch}: best validation LL {best_val:.4f} nats/edit ({estimate}) "
               f"of {len(history)} epochs; {ended}")
-    log.info("%s %s", type(model).__name__, reason)
+    log.debug("%s %s", type(model).__name__, reason)   # `photoedit train` prints it with the test scores
     return TrainResult(best_epoch, best_val, len(history), history, time.perf_counter() - t0,
                        data_seconds, stopped, reason)
 

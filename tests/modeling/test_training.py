@@ -47,7 +47,7 @@ def test_selection_is_on_the_validation_predictive_ll(caplog):
     tr, va = _data()
     model = new_model("cgmvae", tr, seed=0, hidden=16, num_clusters=3, latent_dim=2)
     config = TrainConfig(epochs=5, batch_size=64, patience=10, warmup_epochs=1, val_samples=20, progress=False)
-    with caplog.at_level(logging.INFO, logger="modeling.training"):
+    with caplog.at_level(logging.DEBUG, logger="modeling.training"):
         result = train(model, tr, va, config)
     again = float(predictive_log_likelihood(model, va, va.y, num_samples=20, batch_size=512, seed=0).mean())
     assert abs(again - result.best_validation) < 1e-4
