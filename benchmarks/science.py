@@ -34,7 +34,7 @@ from modeling.search import DEFAULTS, default_kwargs  # noqa: E402
 from modeling.splits import split_for  # noqa: E402
 from modeling.train_run import TrainSettings, run_training, split_edits  # noqa: E402
 from modeling.training import TrainConfig  # noqa: E402
-from pipelines.core.model_store import read_edits  # noqa: E402
+from pipelines.core.model_store import ModelFolder, read_edits  # noqa: E402
 from pipelines.core.schemas import PHOTOS, VARIANT_EDITS, features_schema  # noqa: E402
 from rendering.sliders import PROCESS_2003  # noqa: E402
 
@@ -104,7 +104,7 @@ def run_regime(name: str, args: argparse.Namespace) -> dict:
         t0 = time.perf_counter()
         runs[model] = run_training(data, TrainSettings(model, default_kwargs(model), config, trials=args.trials,
                                                        is_samples=args.is_samples),
-                                   out=os.path.join(root, "models", model), provenance={"dataset": root})
+                                   store=ModelFolder(os.path.join(root, "models", model)), provenance={"dataset": root})
         seconds[model] = time.perf_counter() - t0
         log.info("%s %s: %s (%.0f s)", name, model, runs[model].selection, seconds[model])
     scores, floor = score_all({m: r.model for m, r in runs.items()}, train_data, val_data, test_data,
