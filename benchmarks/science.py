@@ -13,6 +13,7 @@ Prints the tables and writes them to --results (Markdown) and <out>/science.json
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -91,7 +92,9 @@ def run_regime(name: str, args: argparse.Namespace) -> dict:
     """Generate, write, train every model, score; returns the regime's JSON-ready results."""
     regime = REGIMES[name]
     if args.quick and regime.feature_dim > 256:
-        regime = type(regime)(**{**regime.__dict__, "feature_dim": 256})
+        regime = dataclasses.replace(regime, feature_dim=256)
+    if args.weight_strength is not None:
+        regime = dataclasses.replace(regime, weight_strength=args.weight_strength)
     truth = KnownAnswer(regime)
     root = os.path.join(args.out, name)
     write_dataset(root, truth, args.photos, seed=args.seed + 1)
@@ -124,7 +127,8 @@ def run_regime(name: str, args: argparse.Namespace) -> dict:
                      (f"K={s.summary['components']} (EM)" if label == "floor" else "exact p(y|x)"),
                      "seconds": seconds.get(label)})
     curve = runs["pvae"].curve if "pvae" in runs else None
-    return {"regime": name, "description": regime.description, "feature_dim": regime.feature_dim,
+    override = "" if args.weight_strength is None else f" (style-weight strength set to {args.weight_strength:g})"
+    return {"regime": name, "description": regime.description + override, "feature_dim": regime.feature_dim,
             "photos": args.photos, "edits": {"train": len(train_data), "validation": len(val_data),
                                              "test": len(test_data)},
             "rows": rows, "pvae_curve": curve, "personalisation_ceiling": personalisation_ceiling(truth, test_data),
@@ -169,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--patience", type=int, default=8)
     p.add_argument("--is-samples", type=int, default=200)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--weight-strength", type=float, default=None,
+                   help="override the regimes' style-weight strength (0: style weights do not depend on the photo)")
     p.add_argument("--quick", action="store_true", help="smoke run: 300 photos, 2 trials, 4 epochs, 256-d features")
     p.add_argument("--out", default="science-benchmark", help="datasets and models (default ./science-benchmark)")
     p.add_argument("--results", default=None, help="also write the tables to this Markdown file")

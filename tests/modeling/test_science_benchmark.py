@@ -56,12 +56,14 @@ def test_benchmark_runs_end_to_end_at_a_tiny_size(tmp_path, capsys):
     from benchmarks.science import main
     results = tmp_path / "science.md"
     rc = main(["--regimes", "separated", "--models", "mlp", "pvae", "--photos", "60", "--trials", "1",
-               "--epochs", "1", "--is-samples", "10", "--out", str(tmp_path), "--results", str(results)])
+               "--epochs", "1", "--is-samples", "10", "--weight-strength", "0", "--out", str(tmp_path),
+               "--results", str(results)])
     assert rc == 0
     out = capsys.readouterr().out
     [regime] = json.loads((tmp_path / "science.json").read_text())
     assert [r["model"] for r in regime["rows"]] == ["truth", "mlp", "pvae", "floor"]
     assert regime["rows"][0]["ll_minus_truth"] == 0.0 and all(r["ll_minus_truth"] < 0.5 for r in regime["rows"])
     assert regime["personalisation_ceiling"]["gain"] > 0
+    assert regime["description"].endswith("(style-weight strength set to 0)")
     assert (tmp_path / "separated" / "models" / "pvae" / "checkpoint.pt").exists()
     assert "| mlp |" in out and "Editor known" in out and results.read_text() in out + "\n"
