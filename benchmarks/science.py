@@ -181,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.quick:
         args.photos, args.trials, args.epochs = 300, 2, 4
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", force=True)
     results = [run_regime(name, args) for name in args.regimes]
     text = (f"Known-answer benchmark: `python benchmarks/science.py {' '.join(argv or sys.argv[1:])}` "
             f"({args.trials} search trials per model, <= {args.epochs} epochs, patience {args.patience}, "
