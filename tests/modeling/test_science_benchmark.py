@@ -3,6 +3,7 @@ back unchanged: splits by photo, five experts per photo, FiveK-like atoms and Li
 from __future__ import annotations
 
 import dataclasses
+import logging
 
 import numpy as np
 import torch
@@ -55,9 +56,15 @@ def test_benchmark_runs_end_to_end_at_a_tiny_size(tmp_path, capsys):
 
     from benchmarks.science import main
     results = tmp_path / "science.md"
-    rc = main(["--regimes", "separated", "--models", "mlp", "pvae", "--photos", "60", "--trials", "1",
-               "--epochs", "1", "--is-samples", "10", "--weight-strength", "0", "--out", str(tmp_path),
-               "--results", str(results)])
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:   # main() configures logging for a script: its handler writes to this test's captured stderr
+        rc = main(["--regimes", "separated", "--models", "mlp", "pvae", "--photos", "60", "--trials", "1",
+                   "--epochs", "1", "--is-samples", "10", "--weight-strength", "0", "--out", str(tmp_path),
+                   "--results", str(results)])
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
     assert rc == 0
     out, err = capsys.readouterr()
     assert "separated mlp: " in err and "separated pvae: " in err   # progress lines, though Beam's import logged first
