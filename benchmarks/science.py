@@ -22,7 +22,6 @@ import time
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 import torch
 
 sys.path.insert(0, __file__.rsplit("/benchmarks/", 1)[0])
@@ -31,16 +30,18 @@ from modeling.comparison import paired_difference, score_all  # noqa: E402
 from modeling.known_answer import EDITORS, REGIMES, KnownAnswer  # noqa: E402
 from modeling.likelihood import LIGHTROOM_STEPS  # noqa: E402
 from modeling.metrics import grouped_mean_se, score_model  # noqa: E402
+from modeling.registry import MODEL_ORDER  # noqa: E402
 from modeling.search import DEFAULTS, default_kwargs  # noqa: E402
 from modeling.splits import split_for  # noqa: E402
 from modeling.train_run import TrainSettings, run_training, split_edits  # noqa: E402
 from modeling.training import TrainConfig  # noqa: E402
+from pipelines.core.layout import DatasetLayout  # noqa: E402
 from pipelines.core.model_store import ModelFolder, read_edits  # noqa: E402
+from pipelines.core.parquet_io import write_table  # noqa: E402
 from pipelines.core.schemas import PHOTOS, VARIANT_EDITS, features_schema  # noqa: E402
 from rendering.sliders import PROCESS_2003  # noqa: E402
 
 log = logging.getLogger("science")
-MODEL_ORDER = ("mlp", "mdn", "lbn", "cgmvae", "pvae")
 
 
 def write_dataset(root: str, truth: KnownAnswer, photos: int, seed: int) -> None:
@@ -61,11 +62,10 @@ def write_dataset(root: str, truth: KnownAnswer, photos: int, seed: int) -> None
     edit_rows = [{"image_id": f"{ids[i // 5]}_v0", "photo_id": ids[i // 5], "variant": 0,
                   "editor": EDITORS[i % 5], "editor_kind": "expert", **PROCESS_2003.to_mapping(lightroom[i]),
                   "tone_curve": None} for i in range(len(lightroom))]
-    for name, table in [("photos", pa.Table.from_pylist(photo_rows, schema=PHOTOS)),
-                        ("features", pa.Table.from_pydict(feature_rows, schema=features_schema(truth.regime.feature_dim))),
-                        ("variant_edits", pa.Table.from_pylist(edit_rows, schema=VARIANT_EDITS))]:
-        os.makedirs(os.path.join(root, name), exist_ok=True)
-        pq.write_table(table, os.path.join(root, name, "part-00000-of-00001.parquet"))
+    layout = DatasetLayout(root)
+    write_table(pa.Table.from_pylist(photo_rows, schema=PHOTOS), layout.photos)
+    write_table(pa.Table.from_pydict(feature_rows, schema=features_schema(truth.regime.feature_dim)), layout.features)
+    write_table(pa.Table.from_pylist(edit_rows, schema=VARIANT_EDITS), layout.variant_edits)
 
 
 def personalisation_ceiling(truth: KnownAnswer, data) -> dict:

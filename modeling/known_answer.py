@@ -107,21 +107,24 @@ class KnownAnswer(SliderModel):
         return SliderParams(means, torch.full_like(means, 2 * math.log(self.regime.noise)),
                             torch.log(rho) - torch.log1p(-rho))
 
+    def _log_terms(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """log P(s | x, e) [B, E, S] and log p(y | x, s) [B, S] (float64)."""
+        log_style, means = self.components(x)
+        return log_style.double(), slider_log_prob(y[:, None].double(), self.style_params(means.double()))
+
     @torch.no_grad()
     def log_weights(self, x: torch.Tensor, y: torch.Tensor, num_samples: int = 1,
                     generator: torch.Generator | None = None) -> torch.Tensor:
         """Exact log p(y | x) [B, 1] (nats), the editor unknown (uniform over the five)."""
-        log_style, means = self.components(x)
-        log_slider = slider_log_prob(y[:, None].double(), self.style_params(means.double()))   # [B, S]
-        log_mix = torch.logsumexp(log_style.double(), dim=1) - math.log(len(EDITORS))          # [B, S]
+        log_style, log_slider = self._log_terms(x, y)
+        log_mix = torch.logsumexp(log_style, dim=1) - math.log(len(EDITORS))                   # [B, S]
         return torch.logsumexp(log_mix + log_slider, dim=-1, keepdim=True).float()
 
     @torch.no_grad()
     def log_prob_given_editor(self, x: torch.Tensor, y: torch.Tensor, editors: torch.Tensor) -> torch.Tensor:
         """Exact log p(y | x, editor) [B] (nats) for editor indices editors [B] (0..4): what knowing the user gives."""
-        log_style, means = self.components(x)
-        log_slider = slider_log_prob(y[:, None].double(), self.style_params(means.double()))   # [B, S]
-        return torch.logsumexp(log_style.double()[torch.arange(x.shape[0]), editors] + log_slider, dim=-1).float()
+        log_style, log_slider = self._log_terms(x, y)
+        return torch.logsumexp(log_style[torch.arange(x.shape[0]), editors] + log_slider, dim=-1).float()
 
     @torch.no_grad()
     def sample_edits(self, x: torch.Tensor, editors: torch.Tensor, generator: torch.Generator | None = None
