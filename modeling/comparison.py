@@ -7,7 +7,6 @@ test edits), JSD from the differences of their bootstrap draws over the same pho
 """
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,8 +21,6 @@ from modeling.metrics import (
     score_model,
 )
 from modeling.mixture_floor import fit_floor
-
-log = logging.getLogger(__name__)
 
 HIGHER_IS_BETTER = {"ll": True, "jsd": False, "slider_error": False}
 FLOOR = "feature_blind_floor"
@@ -74,8 +71,6 @@ def compare(scores: dict[str, ModelScores], floor: ModelScores, photo_ids: np.nd
         gap = paired_difference(s, floor, "ll", photo_ids)
         rows.append({"model": name, **s.summary, "ll_minus_floor": gap.value, "ll_minus_floor_se": gap.se})
     best = best_per_metric(scores, photo_ids) if scores else []
-    for row in best:
-        log.debug("%s", row["line"])   # the callers print these lines under their table
     return {"models": rows, "floor": {"model": FLOOR, **floor.summary}, "best": best}
 
 

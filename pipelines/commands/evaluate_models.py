@@ -7,7 +7,7 @@ import logging
 import sys
 from dataclasses import dataclass
 
-from modeling.checkpoints import CheckpointError, json_bytes
+from modeling.checkpoints import CheckpointError
 from modeling.comparison import evaluate_models
 from modeling.metrics import DEFAULT_BINS, DEFAULT_IS_SAMPLES
 from modeling.personalisation import personalisation_curve
@@ -81,9 +81,9 @@ def compare_models(config: EvaluateModelsConfig) -> tuple[dict, str]:
     summary = evaluate_models(models, train_data, val_data, test_data, config.is_samples, config.jsd_bins, config.seed)
     table = summary_table(summary, config.jsd_bins)
     storage.write_bytes(layout.path("models", "summary.md"), (table + "\n" + NOTE + "\n").encode("utf-8"))
-    storage.write_bytes(layout.path("models", "summary.json"), json_bytes(
-        {**summary, "is_samples": config.is_samples, "jsd_bins": config.jsd_bins, "jsd_log_base": 2,
-         "split": "test", "edits": len(test_data)}))
+    storage.write_json(layout.path("models", "summary.json"),
+                       {**summary, "is_samples": config.is_samples, "jsd_bins": config.jsd_bins, "jsd_log_base": 2,
+                        "split": "test", "edits": len(test_data)})
     return summary, table
 
 

@@ -10,8 +10,8 @@ from typing import Any, Mapping
 
 from modeling.metrics import DEFAULT_BINS, DEFAULT_IS_SAMPLES
 from modeling.registry import MODEL_ORDER, MODELS
-from modeling.search import DEFAULTS
-from modeling.train_run import VAES, TrainingRun, TrainSettings, run_training
+from modeling.search import DEFAULTS, default_kwargs
+from modeling.train_run import TrainingRun, TrainSettings, run_training
 from modeling.training import TrainConfig
 from pipelines.core.console import configure_logging, local_log_dir
 from pipelines.core.layout import DatasetLayout
@@ -31,7 +31,6 @@ training_state.pt (for --resume) and, for the P-VAE, personalisation.json. --sea
 --trials settings of the model's space (width, depth, input dropout, projection, weight decay;
 MDN: components; VAEs: latent dim {2, 20} x clusters {1, 3, 5, 10}), the same budget for every
 model, and keeps the best validation LL."""
-
 
 
 @dataclass(frozen=True)
@@ -108,9 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def model_kwargs(name: str, values: Mapping[str, Any] = DEFAULTS) -> dict:
     """Constructor arguments of the named model from flag values keyed like modeling.search.DEFAULTS (its defaults)."""
-    keys = ["hidden", "layers", "input_dropout", "projection_dim"]
-    keys += ["latent_dim", "num_clusters"] if name in VAES else ["components"] if name == "mdn" else []
-    return {key: values[key] for key in keys}
+    return {axis: values[axis] for axis in default_kwargs(name)}
 
 
 def run(argv: list[str] | None = None) -> int:
