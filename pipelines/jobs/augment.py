@@ -25,6 +25,7 @@ from pipelines.core import storage
 from pipelines.core.console import configure_logging, local_log_dir
 from pipelines.core.errors import ERRORS_TAG, error_row, write_errors
 from pipelines.core.layout import DatasetLayout
+from pipelines.core.math_threads import one_math_thread
 from pipelines.core.options import BEAM_HELP, split_args
 from pipelines.core.parquet_io import all_written, count_rows, read_rows, write_rows
 from pipelines.core.photos import as_shot_white, open_photo
@@ -128,7 +129,8 @@ class RenderVariants(beam.DoFn):
             return
         row = group["photo"][0]
         try:
-            variants, renders = render_variants(row, self._config, self._renderer)
+            with one_math_thread():  # the same renders on any runner and number of workers
+                variants, renders = render_variants(row, self._config, self._renderer)
             edit_rows = variant_edit_rows(photo_id, variants, group["edits"], self._config.policy)
             uris = [storage.write_bytes(storage.join(self._config.layout.images, image_id(photo_id, v.variant) + ".png"),
                                         encode_image(image, fmt="png", space="srgb", bits=8))

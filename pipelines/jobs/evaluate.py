@@ -40,6 +40,7 @@ from pipelines.core.console import configure_logging, local_log_dir
 from pipelines.core.errors import ERRORS_TAG, error_row, write_errors
 from pipelines.core.lab_summary import summarise, summary_table
 from pipelines.core.layout import DatasetLayout
+from pipelines.core.math_threads import one_math_thread
 from pipelines.core.model_store import is_model_folder, load_model
 from pipelines.core.options import BEAM_HELP, split_args
 from pipelines.core.parquet_io import all_written, read_rows, read_table, write_rows
@@ -279,7 +280,8 @@ class EvaluatePhotos(beam.DoFn):
                                          "(run `photoedit features`)")
             fc7 = np.asarray(group["features"][0]["fc7"], dtype=np.float32)
             edits = {e["editor"]: e for e in group["edits"]}
-            result = evaluate_photo(row, edits, fc7, self._models, self._renderer, self._config.measure)
+            with one_math_thread():  # the same sums on any runner and number of workers
+                result = evaluate_photo(row, edits, fc7, self._models, self._renderer, self._config.measure)
         except Exception as exc:  # unreadable raw, missing input, NaN: this photo fails, the job goes on
             uri = getattr(exc, "uri", None) or row.get("raw_uri")
             yield beam.pvalue.TaggedOutput(ERRORS_TAG, error_row(photo_id, STAGE, exc, uri))

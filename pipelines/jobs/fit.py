@@ -44,6 +44,7 @@ from pipelines.core import storage
 from pipelines.core.console import configure_logging, local_log_dir
 from pipelines.core.errors import ERRORS_TAG, error_row, write_errors
 from pipelines.core.layout import DatasetLayout
+from pipelines.core.math_threads import one_math_thread
 from pipelines.core.options import BEAM_HELP, split_args
 from pipelines.core.parquet_io import all_written, read_table, write_rows
 from pipelines.core.progress import WorkerProgress
@@ -213,16 +214,15 @@ class FitPairFn(beam.DoFn):
         self._config = config
 
     def setup(self) -> None:
-        import torch
-        torch.set_num_threads(1)  # one pair per worker core
         self._fitted = beam.metrics.Metrics.counter(STAGE, "pairs_fitted")
         self._delta_e = beam.metrics.Metrics.distribution(STAGE, "delta_e_x1000")
         self._progress = WorkerProgress(log, STAGE)
 
     def process(self, pair: Pair) -> Iterator[Any]:
         try:
-            result, photo = fit_pair(storage.read_bytes(pair.before), storage.read_bytes(pair.after), self._config,
-                                     pair.pair_id, name=pair.before, after_name=pair.after)
+            with one_math_thread():  # one pair per worker core; the same sums on any runner
+                result, photo = fit_pair(storage.read_bytes(pair.before), storage.read_bytes(pair.after),
+                                         self._config, pair.pair_id, name=pair.before, after_name=pair.after)
             photo_row, edit_row, fit_row = result_rows(pair, result, photo, self._config.editor)
         except Exception as exc:  # one bad pair: an errors/ row, the rest proceed
             yield beam.pvalue.TaggedOutput(ERRORS_TAG, error_row(pair.pair_id, STAGE, exc, pair.before))
