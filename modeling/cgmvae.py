@@ -5,6 +5,10 @@ Recognition: q(s | x, y) a softmax MLP, q(z | x, y, s) a Gaussian MLP on (one-ho
 Training maximises the VLB with s summed out exactly over the L clusters and z reparameterised
 (the z-KL in closed form). L = 1 is the plain conditional VAE. p(y | x, z) is read through
 modeling.likelihood (Lightroom step cells, censored at the range ends).
+
+cluster_prior="photo" (not the paper's model, an ablation): s ~ Cat(pi(x)) with
+pi(x) = softmax(logits + g(x)), g an MLP on the encoded features that starts at 0, so that style
+weights can follow the photo the way an MDN's do; "fixed" (the default) is the paper's pi.
 """
 from __future__ import annotations
 
@@ -30,14 +34,18 @@ from modeling.networks import (
 
 IS_CHUNK = 50
 WARMUP_SMOOTHING = 0.1  # k-means targets t become q(s) = (1 - 0.1) onehot(t) + 0.1 / L during warm-up
+CLUSTER_PRIORS = ("fixed", "photo")  # p(s): the paper's pi, or pi(x) depending on the photo
 
 
 def warmup_objective(log_q: torch.Tensor, terms: torch.Tensor, log_pi: torch.Tensor,
                      targets: torch.Tensor) -> torch.Tensor:
-    """VLB [B] with q(s) fixed to smoothed one-hot targets [B], minus CE(recognition q, targets)."""
+    """VLB [B] with q(s) fixed to smoothed one-hot targets [B], minus CE(recognition q, targets).
+
+    log_pi: log p(s), [L] or per row [B, L].
+    """
     L = log_q.shape[-1]
     q = F.one_hot(targets, L).to(terms.dtype) * (1 - WARMUP_SMOOTHING) + WARMUP_SMOOTHING / L
-    vlb = (q * (terms + log_pi[None] - torch.log(q))).sum(-1)
+    vlb = (q * (terms + log_pi.expand_as(terms) - torch.log(q))).sum(-1)
     return vlb + torch.gather(log_q, 1, targets[:, None])[:, 0]
 
 
@@ -45,9 +53,16 @@ class CGMVAE(SliderModel):
     """Categorical-Gaussian-mixture VAE over slider vectors y [B, 11] given features x [B, D]."""
 
     def __init__(self, feature_dim: int, num_clusters: int = 3, latent_dim: int = 2,
-                 hidden: int = 128, layers: int = 2, prior_spread: float = 2.0, **encoder):
+                 hidden: int = 128, layers: int = 2, prior_spread: float = 2.0,
+                 cluster_prior: str = "fixed", **encoder):
+        if cluster_prior not in CLUSTER_PRIORS:
+            raise ValueError(f"cluster_prior must be one of {', '.join(CLUSTER_PRIORS)}, not {cluster_prior!r}")
+        if cluster_prior != "fixed" and self.needs_users:
+            raise ValueError("a P-VAE's cluster belongs to a user, not a photo: its prior must be 'fixed'")
         super().__init__(feature_dim, num_clusters=num_clusters, latent_dim=latent_dim,
                          hidden=hidden, layers=layers, prior_spread=prior_spread, **encoder)
+        if cluster_prior != "fixed":  # stored only when set: checkpoints of the paper's model keep their kwargs
+            self.init_kwargs["cluster_prior"] = cluster_prior
         L, Z = num_clusters, latent_dim
         self.num_clusters, self.latent_dim = L, Z
         self.prior_logits = nn.Parameter(torch.zeros(L))
@@ -61,11 +76,26 @@ class CGMVAE(SliderModel):
         # (random initial potentials, summed over a user's edits, lock users onto one cluster).
         nn.init.zeros_(self.cluster_net.out.weight)
         nn.init.zeros_(self.cluster_net.out.bias)
+        self.prior_net = ConditionalMLP(D, 0, hidden, layers, L) if cluster_prior == "photo" else None
+        if self.prior_net is not None:  # pi(x) starts as the fixed pi
+            nn.init.zeros_(self.prior_net.out.weight)
+            nn.init.zeros_(self.prior_net.out.bias)
 
     # --- pieces -----------------------------------------------------------------------------
     def log_prior_weights(self) -> torch.Tensor:
-        """log pi [L]."""
+        """log pi [L]: the photo-independent part of p(s) (all of it with cluster_prior="fixed")."""
         return F.log_softmax(self.prior_logits, dim=-1)
+
+    def log_cluster_prior(self, xs: torch.Tensor) -> torch.Tensor:
+        """log p(s | x) [B, L] for encoded features xs [B, D']: log pi, or log pi(x) with a photo prior."""
+        if self.prior_net is None:
+            return self.log_prior_weights()[None].expand(xs.shape[0], -1)
+        return F.log_softmax(self.prior_logits[None] + self.prior_net(self.prior_net.project(xs)), dim=-1)
+
+    @torch.no_grad()
+    def cluster_prior_weights(self, x: torch.Tensor) -> torch.Tensor:
+        """p(s | x) [B, L] for raw features x [B, D] (pi on every row with the paper's fixed prior)."""
+        return self.log_cluster_prior(self.encode(x.to(self.device))).exp()
 
     def cluster_logits(self, xs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Unnormalised recognition logits over clusters [B, L] from encoded x and y."""
@@ -104,9 +134,10 @@ class CGMVAE(SliderModel):
         xs = self.encode(x)
         log_q = F.log_softmax(self.cluster_logits(xs, y), dim=-1)
         terms = self.per_cluster_terms(xs, y)
+        log_pi = self.log_cluster_prior(xs)
         if cluster_targets is not None:
-            return warmup_objective(log_q, terms, self.log_prior_weights(), cluster_targets)
-        return (log_q.exp() * (terms + self.log_prior_weights()[None] - log_q)).sum(-1)
+            return warmup_objective(log_q, terms, log_pi, cluster_targets)
+        return (log_q.exp() * (terms + log_pi - log_q)).sum(-1)
 
     def cluster_init_points(self, y: np.ndarray, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Points k-means clusters for the warm-up start, and the row -> point map: every edit."""
@@ -146,8 +177,7 @@ class CGMVAE(SliderModel):
         """Importance log-weights [B, S] of log p(y | x), recognition network as proposal."""
         xs = self.encode(x)
         log_q_s = F.log_softmax(self.cluster_logits(xs, y), dim=-1)
-        log_prior = self.log_prior_weights()[None].expand(xs.shape[0], -1)
-        return self.mixture_log_weights(xs, y, log_prior, log_q_s, num_samples, generator)
+        return self.mixture_log_weights(xs, y, self.log_cluster_prior(xs), log_q_s, num_samples, generator)
 
     @torch.no_grad()
     def cluster_log_likelihoods(self, x: torch.Tensor, y: torch.Tensor, num_samples: int = 100,
@@ -179,8 +209,7 @@ class CGMVAE(SliderModel):
                noise: bool = True) -> torch.Tensor:
         """n draws [B, n, 11] from p(y | x) (model space, clamped to [-1, 1]); noise=False gives decoder means."""
         xs = self.encode(x)
-        probs = self.log_prior_weights().exp()[None].expand(xs.shape[0], -1)
-        s = multinomial(probs, n, generator)
+        s = multinomial(self.log_cluster_prior(xs).exp(), n, generator)
         return self._sample_given_clusters(xs, s, generator, noise)
 
     @torch.no_grad()

@@ -90,11 +90,15 @@ def select_diverse(candidates: np.ndarray, clusters: np.ndarray, weights: np.nda
     return Selection(indices=idx, clusters=clusters[idx], sliders=candidates[idx])
 
 
-def cluster_weights(model, x_hist: torch.Tensor | None = None, y_hist: torch.Tensor | None = None) -> np.ndarray:
+def cluster_weights(model, x_hist: torch.Tensor | None = None, y_hist: torch.Tensor | None = None,
+                    x: torch.Tensor | None = None) -> np.ndarray:
     """Style-cluster weights [L]: a P-VAE's posterior given a history (x [N, D], y [N, 11] model
-    space), else the prior pi of a clustered model; [1.0] for a model without clusters."""
+    space), else a clustered model's prior p(s | x) for the photo's features x [D] (pi when x is
+    None or the prior is fixed); [1.0] for a model without clusters."""
     if hasattr(model, "cluster_posterior") and x_hist is not None and y_hist is not None:
         return model.cluster_posterior(x_hist.to(model.device), y_hist.to(model.device)).cpu().numpy()
+    if hasattr(model, "cluster_prior_weights") and x is not None:
+        return model.cluster_prior_weights(x.reshape(1, -1))[0].cpu().numpy()
     if hasattr(model, "log_prior_weights"):
         with torch.no_grad():
             return model.log_prior_weights().exp().cpu().numpy()
@@ -129,7 +133,7 @@ def diverse_proposals(model, x: torch.Tensor, n: int, weights: np.ndarray | None
     """
     generator = torch.Generator(device="cpu").manual_seed(int(seed))
     candidates, labels = draw_candidates(model, x, per_cluster, generator)
-    w = cluster_weights(model) if weights is None else np.asarray(weights, dtype=np.float64)
+    w = cluster_weights(model, x=x) if weights is None else np.asarray(weights, dtype=np.float64)
     if len(w) != int(labels.max()) + 1:
         raise ValueError(f"{len(w)} cluster weights for a model with {int(labels.max()) + 1} clusters")
     return select_diverse(candidates, labels, w, n, min_distance)

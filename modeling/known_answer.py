@@ -83,6 +83,19 @@ class KnownAnswer(SliderModel):
                             ("style_map", rng.normal(size=(k, S))), ("mean_map", rng.normal(size=(k, NUM_SLIDERS)))]:
             self.register_buffer(name, torch.tensor(value, dtype=torch.float32))
         self.mixing = None if mixing is None else torch.tensor(mixing, dtype=torch.float32)
+        self.fixed_log_style: torch.Tensor | None = None   # set by with_fixed_weights
+
+    def with_fixed_weights(self, x: torch.Tensor) -> "KnownAnswer":
+        """The same styles with weights that ignore the photo: each editor's P(s | x, e) averaged over x [N, D].
+
+        A reference, not a rival: the best a mixture whose p(s) is the same for every photo (the
+        paper's CGM-VAE prior) reaches without bending its latent space, the gap to the truth being
+        what the photo-dependence of the weights is worth.
+        """
+        fixed = KnownAnswer(self.regime)
+        log_style, _ = self.components(x)
+        fixed.fixed_log_style = torch.log(log_style.exp().mean(0))   # [E, S]
+        return fixed
 
     def features(self, photos: int, seed: int) -> torch.Tensor:
         """Features [photos, D] of new photos (seeded)."""
@@ -99,6 +112,8 @@ class KnownAnswer(SliderModel):
         logits = torch.log_softmax(self.regime.weight_strength * t @ self.style_map, -1)
         log_style = torch.log_softmax(logits[:, None] + torch.log(self.prefs)[None], -1)
         means = self.centres[None] + self.regime.mean_strength * (t @ self.mean_map)[:, None]
+        if self.fixed_log_style is not None:
+            log_style = self.fixed_log_style[None].expand(x.shape[0], -1, -1)
         return log_style, means
 
     def style_params(self, means: torch.Tensor) -> SliderParams:

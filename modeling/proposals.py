@@ -1,7 +1,8 @@
 """Proposals of a trained model for one photo: P slider sets drawn for re-rendering and alignment.
 
 Clustered models (CGM-VAE, P-VAE without history) draw each proposal's style cluster from the
-prior pi (the P-VAE of a user with no history, or `cluster_weights` given), then one noisy draw of
+prior p(s | x) (pi for the paper's fixed prior; a P-VAE of a user with no history; or `cluster_weights`
+given), then one noisy draw of
 p(y | x, cluster); the other models draw from `model.sample` (MLP: its Gaussian, MDN: its mixture,
 LBN: fresh gates per draw).
 """
@@ -37,7 +38,7 @@ def draw_proposals(model: torch.nn.Module, features: np.ndarray, n: int, generat
     x = torch.as_tensor(np.asarray(features, dtype=np.float32)).reshape(1, -1).to(model.device)
     clusters = None
     if hasattr(model, "sample_per_cluster"):
-        weights = prior_weights(model) if cluster_weights is None else cluster_weights
+        weights = prior_weights(model, x=x[0]) if cluster_weights is None else cluster_weights
         weights_t = torch.as_tensor(np.asarray(weights), dtype=torch.float32)
         clusters_t = multinomial(weights_t[None], n, generator)[0]                          # [n]
         per_cluster = model.sample_per_cluster(x, n, generator=generator, noise=True)[0]   # [L, n, 11]

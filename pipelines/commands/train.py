@@ -8,6 +8,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from modeling.cgmvae import CLUSTER_PRIORS
 from modeling.metrics import DEFAULT_BINS, DEFAULT_IS_SAMPLES
 from modeling.registry import MODEL_ORDER, MODELS
 from modeling.search import DEFAULTS, default_kwargs
@@ -97,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
                             ("--clusters", "num_clusters", "VAEs: number of clusters L"),
                             ("--components", "components", "MDN: mixture components")]:
         p.add_argument(flag, dest=key, type=int, default=DEFAULTS[key], help=f"{text} (default %(default)s)")
+    p.add_argument("--cluster-prior", choices=CLUSTER_PRIORS, default="fixed",
+                   help="CGM-VAE: p(s) of the style clusters, the paper's fixed pi or pi(x) that follows the photo "
+                        "(an ablation, not the paper's model; default fixed)")
     p.add_argument("--is-samples", type=int, default=DEFAULT_IS_SAMPLES,
                    help=f"samples for the importance-sampled / LBN log-likelihood (default {DEFAULT_IS_SAMPLES})")
     p.add_argument("--jsd-bins", type=int, default=DEFAULT_BINS, help=f"histogram bins for JSD (default {DEFAULT_BINS})")
@@ -117,7 +121,14 @@ def run(argv: list[str] | None = None) -> int:
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, patience=args.patience,
                          weight_decay=args.weight_decay, seed=args.seed, device=args.device,
                          val_samples=args.val_samples, progress=not args.no_progress)
-    settings = TrainSettings(args.model, model_kwargs(args.model, vars(args)), config,
+    kwargs = model_kwargs(args.model, vars(args))
+    if args.cluster_prior != "fixed":
+        if args.model != "cgmvae":
+            log.error("train: --cluster-prior %s is a CGM-VAE option (a P-VAE's cluster belongs to a user)",
+                      args.cluster_prior)
+            return 2
+        kwargs["cluster_prior"] = args.cluster_prior
+    settings = TrainSettings(args.model, kwargs, config,
                              trials=args.trials if args.search else 0, is_samples=args.is_samples,
                              jsd_bins=args.jsd_bins)
     try:
