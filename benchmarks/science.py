@@ -112,14 +112,15 @@ def run_regime(name: str, args: argparse.Namespace) -> dict:
     config = TrainConfig(epochs=args.epochs, patience=args.patience, seed=args.seed, progress=False,
                          weight_decay=DEFAULTS["weight_decay"])
     runs, seconds = {}, {}
-    entries = [(m, m, default_kwargs(m)) for m in args.models]
+    entries = [(m, m, m, default_kwargs(m)) for m in args.models]   # (row, model, folder, kwargs)
     if args.photo_prior:  # the same search, the CGM-VAE with p(s | x) instead of the paper's pi
-        entries.append((PHOTO_PRIOR_ROW, "cgmvae", {**default_kwargs("cgmvae"), "cluster_prior": "photo"}))
-    for label, model, kwargs in entries:
+        entries.append((PHOTO_PRIOR_ROW, "cgmvae", "cgmvae_photo_prior",
+                        {**default_kwargs("cgmvae"), "cluster_prior": "photo"}))
+    for label, model, folder, kwargs in entries:
         t0 = time.perf_counter()
         runs[label] = run_training(data, TrainSettings(model, kwargs, config, trials=args.trials,
                                                        is_samples=args.is_samples),
-                                   store=ModelFolder(os.path.join(root, "models", label)), provenance={"dataset": root})
+                                   store=ModelFolder(os.path.join(root, "models", folder)), provenance={"dataset": root})
         seconds[label] = time.perf_counter() - t0
         log.info("%s %s: %s (%.0f s)", name, label, runs[label].selection, seconds[label])
     scores, floor = score_all({m: r.model for m, r in runs.items()}, train_data, val_data, test_data,

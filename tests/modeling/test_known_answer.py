@@ -38,9 +38,12 @@ def test_ll(problem):
     out = {"truth": TRUTH.log_likelihood(test_data.x, test_data.y).double().numpy()}
     floor, _ = fit_floor(train_data.y, val_data.y, 8)
     out["floor"] = predictive_log_likelihood(floor, test_data, test_data.y)
-    specs = {"mlp": {}, "mdn": {"components": 3}, "cgmvae": {"num_clusters": 3, "latent_dim": 2}}
-    for name, kwargs in specs.items():
-        model = new_model(name, train_data, seed=0, hidden=64, layers=1, projection_dim=0, **kwargs)
+    out["fixed_weights"] = TRUTH.with_fixed_weights(train_data.x).log_likelihood(test_data.x, test_data.y).double().numpy()
+    specs = {"mlp": ("mlp", {}), "mdn": ("mdn", {"components": 3}),
+             "cgmvae": ("cgmvae", {"num_clusters": 3, "latent_dim": 2}),
+             "cgmvae_px": ("cgmvae", {"num_clusters": 3, "latent_dim": 2, "cluster_prior": "photo"})}
+    for name, (kind, kwargs) in specs.items():
+        model = new_model(kind, train_data, seed=0, hidden=64, layers=1, projection_dim=0, **kwargs)
         train(model, train_data, val_data, TrainConfig(epochs=40, lr=3e-3, patience=10, val_samples=20, progress=False))
         out[name] = predictive_log_likelihood(model, test_data, test_data.y, num_samples=100)
         out[f"{name}_model"] = model
@@ -54,7 +57,7 @@ def gap(test_ll, problem, a: str, b: str) -> tuple[float, float]:
 
 
 def test_truth_is_what_the_data_says(problem, test_ll):
-    for name in ("floor", "mlp", "mdn", "cgmvae"):                   # no model beats the truth (Gibbs)
+    for name in ("floor", "mlp", "mdn", "cgmvae", "cgmvae_px", "fixed_weights"):   # none beats the truth (Gibbs)
         mean, se = gap(test_ll, problem, name, "truth")
         assert mean < 3 * se, (name, mean, se)
 
@@ -64,7 +67,7 @@ def test_a_feature_blind_model_cannot_pass(problem, test_ll):
     assert mean < -MARGIN_NATS, mean
 
 
-@pytest.mark.parametrize("name", ["cgmvae", "mdn"])
+@pytest.mark.parametrize("name", ["cgmvae", "cgmvae_px", "mdn"])
 def test_multimodal_models_come_close_to_the_truth_and_beat_the_floor(problem, test_ll, name):
     to_truth, _ = gap(test_ll, problem, name, "truth")
     assert to_truth > -MARGIN_NATS, to_truth
@@ -84,3 +87,23 @@ def test_cgmvae_clusters_capture_the_modes(problem, test_ll):
     labels = model.cluster_logits(model.encode(test_data.x), test_data.y).argmax(-1).numpy()
     counts = np.bincount(labels, minlength=3) / len(labels)
     assert counts.max() < 0.8, counts
+
+
+def test_weights_that_ignore_the_photo_cost_what_the_photo_says_about_the_style(problem, test_ll):
+    """The truth with each editor's style weights averaged over photos: below the truth here (weights
+    depend on x), equal to it where they do not (weight_strength 0)."""
+    cost, se = gap(test_ll, problem, "fixed_weights", "truth")
+    assert cost < -0.1 and cost < -3 * se, (cost, se)
+    flat = KnownAnswer(Regime("flat", "weights fixed", feature_dim=8, weight_strength=0.0, seed=2))
+    x = flat.features(50, 4).repeat_interleave(5, 0)
+    y = flat.sample_edits(x, torch.arange(len(x)) % 5, torch.Generator().manual_seed(4))
+    assert torch.allclose(flat.with_fixed_weights(x).log_likelihood(x, y), flat.log_likelihood(x, y), atol=1e-4)
+
+
+def test_a_photo_cluster_prior_follows_the_photo(problem, test_ll):
+    """The CGM-VAE ablation's p(s | x) moves with the photo (the truth's weights do); the paper's pi cannot."""
+    test_data = problem[2]
+    weights = test_ll["cgmvae_px_model"].cluster_prior_weights(test_data.x)
+    spread = float((weights - weights.mean(0)).abs().sum(1).mean() / 2)     # mean total variation from the average
+    fixed = test_ll["cgmvae_model"].cluster_prior_weights(test_data.x)
+    assert spread > 0.05 and torch.equal(fixed, fixed[:1].expand_as(fixed)), spread

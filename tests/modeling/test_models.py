@@ -96,3 +96,32 @@ def test_pvae_cluster_posterior_and_weights(batch):
     assert gap_same < 0.03 and gap_other > 3 * gap_same, (gap_same, gap_other)
     ll_w = model.log_likelihood(x, y, num_samples=20, cluster_weights=post)
     assert ll_w.shape == (6,) and torch.isfinite(ll_w).all()
+
+
+def test_a_photo_cluster_prior_starts_as_the_fixed_pi_learns_from_every_parameter_and_is_cgmvae_only(batch):
+    x, y = batch
+    torch.manual_seed(0)
+    fixed = build_model("cgmvae", feature_dim=D, hidden=16, num_clusters=3, latent_dim=2)
+    torch.manual_seed(0)
+    photo = build_model("cgmvae", feature_dim=D, hidden=16, num_clusters=3, latent_dim=2, cluster_prior="photo")
+    assert photo.init_kwargs["cluster_prior"] == "photo" and "cluster_prior" not in fixed.init_kwargs
+    with torch.no_grad():
+        fixed.prior_logits.copy_(torch.tensor([0.5, -0.2, 0.1]))
+        photo.prior_logits.copy_(fixed.prior_logits)
+    # zero-initialised head: p(s | x) = pi on every photo, so the two models' likelihoods agree at the start
+    assert torch.allclose(photo.cluster_prior_weights(x), fixed.log_prior_weights().exp().expand(6, 3))
+    a = fixed.log_likelihood(x, y, num_samples=9, generator=torch.Generator().manual_seed(2))
+    b = photo.log_likelihood(x, y, num_samples=9, generator=torch.Generator().manual_seed(2))
+    assert torch.allclose(a, b, atol=1e-5)
+    with torch.no_grad():
+        photo.cluster_net.out.weight.normal_(0, 0.1)
+        photo.prior_net.out.weight.normal_(0, 0.5)
+    weights = photo.cluster_prior_weights(x)
+    assert torch.allclose(weights.sum(1), torch.ones(6)) and float(weights.std(0).max()) > 1e-3  # follows x
+    (-photo.objective(x, y).mean()).backward()
+    still = [n for n, p in photo.named_parameters() if p.grad is None or p.grad.abs().sum() == 0]
+    assert not still, still
+    with pytest.raises(ValueError, match="user"):
+        build_model("pvae", feature_dim=D, cluster_prior="photo")
+    with pytest.raises(ValueError, match="cluster_prior"):
+        build_model("cgmvae", feature_dim=D, cluster_prior="editor")

@@ -59,7 +59,7 @@ def test_benchmark_runs_end_to_end_at_a_tiny_size(tmp_path, capsys):
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
     try:   # main() configures logging for a script: its handler writes to this test's captured stderr
-        rc = main(["--regimes", "separated", "--models", "mlp", "pvae", "--photos", "60", "--trials", "1",
+        rc = main(["--regimes", "separated", "--models", "mlp", "pvae", "--photo-prior", "--photos", "60", "--trials", "1",
                    "--epochs", "1", "--is-samples", "10", "--weight-strength", "0", "--out", str(tmp_path),
                    "--results", str(results)])
     finally:
@@ -69,9 +69,13 @@ def test_benchmark_runs_end_to_end_at_a_tiny_size(tmp_path, capsys):
     out, err = capsys.readouterr()
     assert "separated mlp: " in err and "separated pvae: " in err   # progress lines, though Beam's import logged first
     [regime] = json.loads((tmp_path / "science.json").read_text())
-    assert [r["model"] for r in regime["rows"]] == ["truth", "mlp", "pvae", "floor"]
+    assert [r["model"] for r in regime["rows"]] == ["truth", "truth, fixed p(s)", "mlp", "pvae", "cgmvae p(s|x)",
+                                                    "floor"]
+    assert abs(regime["rows"][1]["ll_minus_truth"]) < 1e-4      # weights that ignore the photo: all they are here
     assert regime["rows"][0]["ll_minus_truth"] == 0.0 and all(r["ll_minus_truth"] < 0.5 for r in regime["rows"])
     assert regime["personalisation_ceiling"]["gain"] > 0
     assert regime["description"].endswith("(style-weight strength set to 0)")
     assert (tmp_path / "separated" / "models" / "pvae" / "checkpoint.pt").exists()
+    assert json.loads((tmp_path / "separated" / "models" / "cgmvae_photo_prior" / "config.json").read_text()
+                      )["kwargs"]["cluster_prior"] == "photo"
     assert "| mlp |" in out and "Editor known" in out and results.read_text() in out + "\n"

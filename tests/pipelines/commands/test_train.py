@@ -73,6 +73,20 @@ def test_search_applies_to_every_model(dataset, tmp_path, capsys):
     assert "kept trial" in capsys.readouterr().out
 
 
+def test_cluster_prior_photo_trains_a_cgmvae_whose_checkpoint_keeps_it_and_is_refused_elsewhere(dataset, tmp_path,
+                                                                                                capsys):
+    out = tmp_path / "px"
+    rc = main(["train", "--dataset", str(dataset), "--model", "cgmvae", "--cluster-prior", "photo", "--epochs", "2",
+               "--hidden", "16", "--is-samples", "10", "--no-progress", "--out", str(out)])
+    assert rc == 0
+    model, config = load_model(str(out))
+    assert config["kwargs"]["cluster_prior"] == "photo" and model.prior_net is not None
+    capsys.readouterr()
+    assert main(["train", "--dataset", str(dataset), "--model", "pvae", "--cluster-prior", "photo",
+                 "--out", str(tmp_path / "no")]) == 2
+    assert "--cluster-prior photo is a CGM-VAE option" in capsys.readouterr().err
+
+
 def test_help_and_bad_model(capsys):
     with pytest.raises(SystemExit) as e:
         main(["train", "--help"])
