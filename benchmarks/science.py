@@ -126,8 +126,7 @@ def run_regime(name: str, args: argparse.Namespace) -> dict:
     scores, floor = score_all({m: r.model for m, r in runs.items()}, train_data, val_data, test_data,
                               args.is_samples, seed=args.seed)
     exact = score_model(truth, test_data, seed=args.seed)
-    fixed = score_model(truth.with_fixed_weights(train_data.x_at(torch.arange(len(train_data)))), test_data,
-                        seed=args.seed)
+    fixed = score_model(truth.with_fixed_weights(train_data.image_features()), test_data, seed=args.seed)
     rows = []
     for label, s in [("truth", exact), (FIXED_ROW, fixed), *scores.items(), ("floor", floor)]:
         gap = paired_difference(s, exact, "ll", test_data.photo_ids)

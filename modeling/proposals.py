@@ -1,10 +1,9 @@
 """Proposals of a trained model for one photo: P slider sets drawn for re-rendering and alignment.
 
 Clustered models (CGM-VAE, P-VAE without history) draw each proposal's style cluster from the
-prior p(s | x) (pi for the paper's fixed prior; a P-VAE of a user with no history; or `cluster_weights`
-given), then one noisy draw of
-p(y | x, cluster); the other models draw from `model.sample` (MLP: its Gaussian, MDN: its mixture,
-LBN: fresh gates per draw).
+prior p(s | x) (pi for the paper's fixed prior and for a P-VAE user with no history), or from
+`cluster_weights` when given, then one noisy draw of p(y | x, cluster); the other models draw from
+`model.sample` (MLP: its Gaussian, MDN: its mixture, LBN: fresh gates per draw).
 """
 from __future__ import annotations
 

@@ -124,8 +124,7 @@ def run(argv: list[str] | None = None) -> int:
     kwargs = model_kwargs(args.model, vars(args))
     if args.cluster_prior != "fixed":
         if args.model != "cgmvae":
-            log.error("train: --cluster-prior %s is a CGM-VAE option (a P-VAE's cluster belongs to a user)",
-                      args.cluster_prior)
+            log.error("train: --cluster-prior %s is a CGM-VAE option, not for %s", args.cluster_prior, args.model)
             return 2
         kwargs["cluster_prior"] = args.cluster_prior
     settings = TrainSettings(args.model, kwargs, config,

@@ -38,7 +38,7 @@ def test_ll(problem):
     out = {"truth": TRUTH.log_likelihood(test_data.x, test_data.y).double().numpy()}
     floor, _ = fit_floor(train_data.y, val_data.y, 8)
     out["floor"] = predictive_log_likelihood(floor, test_data, test_data.y)
-    out["fixed_weights"] = TRUTH.with_fixed_weights(train_data.x).log_likelihood(test_data.x, test_data.y).double().numpy()
+    out["fixed_weights"] = TRUTH.with_fixed_weights(train_data.image_features()).log_likelihood(test_data.x, test_data.y).double().numpy()
     specs = {"mlp": ("mlp", {}), "mdn": ("mdn", {"components": 3}),
              "cgmvae": ("cgmvae", {"num_clusters": 3, "latent_dim": 2}),
              "cgmvae_px": ("cgmvae", {"num_clusters": 3, "latent_dim": 2, "cluster_prior": "photo"})}
