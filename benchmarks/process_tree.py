@@ -4,14 +4,14 @@ from __future__ import annotations
 import os
 import threading
 import time
+from typing import Iterable
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
-def tree_rss_bytes(root_pid: int) -> int:
-    """Sum of RSS (bytes) of root_pid and every descendant right now."""
-    children: dict[int, list[int]] = {}
-    rss: dict[int, int] = {}
+def process_table() -> dict[int, tuple[int, int]]:
+    """Every process right now: pid -> (parent pid, RSS in bytes)."""
+    table: dict[int, tuple[int, int]] = {}
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
@@ -20,15 +20,27 @@ def tree_rss_bytes(root_pid: int) -> int:
                 fields = f.read().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        pid, ppid = int(name), int(fields[1])
+        table[int(name)] = (int(fields[1]), int(fields[21]) * PAGE)
+    return table
+
+
+def descendants(table: dict[int, tuple[int, int]], root_pid: int) -> list[int]:
+    """root_pid's descendants (children, grandchildren, ...) in `table`, root excluded."""
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _) in table.items():
         children.setdefault(ppid, []).append(pid)
-        rss[pid] = int(fields[21]) * PAGE
-    total, stack = 0, [root_pid]
+    out, stack = [], list(children.get(root_pid, []))
     while stack:
         pid = stack.pop()
-        total += rss.get(pid, 0)
+        out.append(pid)
         stack.extend(children.get(pid, []))
-    return total
+    return out
+
+
+def tree_rss_bytes(root_pid: int) -> int:
+    """Sum of RSS (bytes) of root_pid and every descendant right now."""
+    table = process_table()
+    return sum(table.get(pid, (0, 0))[1] for pid in [root_pid, *descendants(table, root_pid)])
 
 
 class PeakTreeRss:
@@ -45,6 +57,47 @@ class PeakTreeRss:
             time.sleep(self.interval)
 
     def __enter__(self) -> "PeakTreeRss":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+class PeakProcessRss:
+    """Context manager sampling every `interval` s the RSS of a driver process and of its workers, one by one.
+
+    Workers are the driver's descendants (Beam's in-process runner starts them as children) or, when
+    `worker_pids` is given, those processes and their descendants (dask workers started elsewhere).
+    `.driver` = the driver's peak RSS, `.worker` = the largest single worker process's peak,
+    `.tree` = the peak of driver + workers summed, all in bytes.
+    """
+
+    def __init__(self, driver_pid: int, worker_pids: Iterable[int] | None = None, interval: float = 0.2):
+        self.driver_pid, self.interval = driver_pid, interval
+        self.worker_pids = None if worker_pids is None else list(worker_pids)
+        self.driver = self.worker = self.tree = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def sample(self) -> None:
+        """Take one sample now."""
+        table = process_table()
+        roots = descendants(table, self.driver_pid) if self.worker_pids is None else \
+            [p for w in self.worker_pids for p in [w, *descendants(table, w)]]
+        workers = [table[p][1] for p in set(roots) - {self.driver_pid} if p in table]
+        driver = table.get(self.driver_pid, (0, 0))[1]
+        self.driver = max(self.driver, driver)
+        self.worker = max(self.worker, max(workers, default=0))
+        self.tree = max(self.tree, driver + sum(workers))
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self.sample()
+            time.sleep(self.interval)
+
+    def __enter__(self) -> "PeakProcessRss":
         self._thread.start()
         return self
 

@@ -1,14 +1,25 @@
 """Known-answer benchmark of the five models: datasets in our Parquet contract whose p(y | x) is known
-exactly (modeling.known_answer), every model trained and tuned by the code path of `photoedit
-train --search` (modeling.train_run.run_training, the same trials for every model), and a table
-per regime: LL - truth (nats/edit, paired s.e. over photos), JSD, LAB-free slider error, against
-the exact truth and a feature-blind mixture floor scored with the same likelihood.
+exactly (modeling.known_answer), every model trained by the code path of `photoedit train`
+(modeling.train_run.run_training with the project's defaults; --trials N > 0: the search of
+`photoedit train --search`, the same trials for every model), each with several training seeds,
+scored against the exact truth and a feature-blind mixture floor with the same likelihood.
 
-    python benchmarks/science.py                       # every regime, full size (hours on 1 core)
-    python benchmarks/science.py --quick               # small smoke run (minutes)
+Two modes:
+  --family N   N problems drawn at run time from the prior of modeling.known_answer_family (the
+               seed is drawn from the OS and printed; --family-seed S reproduces a run): one row per
+               problem (its settings, LL - truth per model) and a summary (median and worst
+               LL - truth, problems within 1 nat, problems below the floor and below floor - 0.2).
+  --regimes R  the four named regimes of modeling.known_answer (the default mode), a full table each.
+Either way the P-VAE's personalisation curve is printed beside the truth's own curve and its
+ceiling E[log p(y | x, editor) - log p(y | x)] (modeling.known_answer.truth_personalisation_curve).
+
+    python benchmarks/science.py --family 20                 # full size: 3000 photos x 5 editors, 3 seeds
+    python benchmarks/science.py --family 6 --photos 600 --seeds 1
+    python benchmarks/science.py --family 4 --family-seed 1234 --quick
     python benchmarks/science.py --regimes separated --photos 1000 --trials 4
 
-Prints the tables and writes them to --results (Markdown) and <out>/science.json.
+Prints the tables, writes them to --results (Markdown) and <out>/science.json (rewritten after
+every problem, so a long run leaves what it has measured).
 """
 from __future__ import annotations
 
@@ -27,13 +38,14 @@ import torch
 sys.path.insert(0, __file__.rsplit("/benchmarks/", 1)[0])
 
 from modeling.comparison import paired_difference, score_all  # noqa: E402
-from modeling.known_answer import EDITORS, REGIMES, KnownAnswer  # noqa: E402
+from modeling.known_answer import EDITORS, REGIMES, KnownAnswer, Regime, truth_personalisation_curve  # noqa: E402
+from modeling.known_answer_family import draw_regime  # noqa: E402
 from modeling.likelihood import LIGHTROOM_STEPS  # noqa: E402
 from modeling.metrics import grouped_mean_se, score_model  # noqa: E402
 from modeling.registry import MODEL_ORDER  # noqa: E402
-from modeling.search import DEFAULTS, default_kwargs  # noqa: E402
+from modeling.search import CONFIG_AXES, DEFAULTS, default_kwargs  # noqa: E402
 from modeling.splits import split_for  # noqa: E402
-from modeling.train_run import TrainSettings, run_training, split_edits  # noqa: E402
+from modeling.train_run import TrainingRun, TrainSettings, run_training, split_edits  # noqa: E402
 from modeling.training import TrainConfig  # noqa: E402
 from pipelines.core.layout import DatasetLayout  # noqa: E402
 from pipelines.core.model_store import ModelFolder, read_edits  # noqa: E402
@@ -44,6 +56,9 @@ from rendering.sliders import PROCESS_2003  # noqa: E402
 log = logging.getLogger("science")
 FIXED_ROW = "truth, fixed p(s)"   # the true styles with photo-independent weights (a reference)
 PHOTO_PRIOR_ROW = "cgmvae p(s|x)"  # --photo-prior: the CGM-VAE ablation with a photo-dependent cluster prior
+CURVE_KS = (1, 2, 5, 10, 20, 30)   # history sizes shown of each personalisation curve
+WITHIN_NATS = 1.0                  # the summary's "within 1 nat of the truth"
+FLOOR_MARGIN = 0.2                 # the summary's "below the floor - 0.2"
 
 
 def write_dataset(root: str, truth: KnownAnswer, photos: int, seed: int) -> None:
@@ -54,7 +69,7 @@ def write_dataset(root: str, truth: KnownAnswer, photos: int, seed: int) -> None
     y = truth.sample_edits(x.repeat_interleave(len(EDITORS), 0), editors, torch.Generator().manual_seed(seed + 7))
     lightroom = PROCESS_2003.from_model(y.double().numpy())
     steps = np.array([LIGHTROOM_STEPS[s.key] for s in PROCESS_2003.sliders])
-    if truth.regime.atoms:  # stored as Lightroom stores them (Temperature stays continuous)
+    if truth.regime.on_steps:  # stored as Lightroom stores them (Temperature stays continuous)
         lightroom[:, 1:] = np.round(lightroom[:, 1:] / steps[1:]) * steps[1:]
     photo_rows = [{"photo_id": p, "file_name": p, "raw_uri": f"/known/{p}.dng", "camera_make": None,
                    "camera_model": None, "location": None, "time": None, "light": None, "subject": None,
@@ -78,11 +93,13 @@ def personalisation_ceiling(truth: KnownAnswer, data) -> dict:
     return {"gain": mean, "gain_se": se}
 
 
-def setting_text(run) -> str:
+def setting_text(run: TrainingRun) -> str:
     """The kept setting of a run, compactly."""
     k = run.kwargs
-    parts = [f"h{k['hidden']}x{k['layers']}", f"proj {k['projection_dim'] or '-'}", f"drop {k['input_dropout']}",
-             f"wd {run.config.weight_decay:g}"]
+    parts = [f"h{k.get('hidden')}x{k.get('layers')}", f"proj {k.get('projection_dim') or '-'}",
+             f"drop {k.get('input_dropout')}", f"wd {run.config.weight_decay:g}"]
+    if getattr(run.config, "input_penalty", 0):
+        parts.append(f"input lasso {run.config.input_penalty:g}")
     if "components" in k:
         parts.append(f"K={k['components']}")
     if "num_clusters" in k:
@@ -97,114 +114,281 @@ def reference_text(label: str, scores) -> str:
     return "true styles, weights averaged over the train photos" if label == FIXED_ROW else "exact p(y|x)"
 
 
-def run_regime(name: str, args: argparse.Namespace) -> dict:
-    """Generate, write, train every model, score; returns the regime's JSON-ready results."""
-    regime = REGIMES[name]
-    if args.quick and regime.feature_dim > 256:
-        regime = dataclasses.replace(regime, feature_dim=256)
-    if args.weight_strength is not None:
-        regime = dataclasses.replace(regime, weight_strength=args.weight_strength)
-    truth = KnownAnswer(regime)
-    root = os.path.join(args.out, name)
-    write_dataset(root, truth, args.photos, seed=args.seed + 1)
-    data = read_edits(root)
-    train_data, val_data, test_data = split_edits(data)
-    config = TrainConfig(epochs=args.epochs, patience=args.patience, seed=args.seed, progress=False,
-                         weight_decay=DEFAULTS["weight_decay"])
-    runs, seconds = {}, {}
+def train_config(args: argparse.Namespace, seed: int) -> TrainConfig:
+    """The TrainConfig of `photoedit train` with the benchmark's epochs and patience (defaults of every config axis)."""
+    return TrainConfig(epochs=args.epochs, patience=args.patience, seed=seed, progress=False,
+                       **{axis: DEFAULTS[axis] for axis in CONFIG_AXES})
+
+
+def train_models(name: str, data, root: str, args: argparse.Namespace, seeds: list[int]
+                 ) -> tuple[dict[str, list[TrainingRun]], dict[str, float]]:
+    """Every model (row label -> one run per training seed) by run_training, and its total seconds."""
     entries = [(m, m, m, default_kwargs(m)) for m in args.models]   # (row, model, folder, kwargs)
-    if args.photo_prior:  # the same search, the CGM-VAE with p(s | x) instead of the paper's pi
+    if args.photo_prior:  # the same procedure, the CGM-VAE with p(s | x) instead of the paper's pi
         entries.append((PHOTO_PRIOR_ROW, "cgmvae", "cgmvae_photo_prior",
                         {**default_kwargs("cgmvae"), "cluster_prior": "photo"}))
+    runs: dict[str, list[TrainingRun]] = {}
+    seconds: dict[str, float] = {}
     for label, model, folder, kwargs in entries:
         t0 = time.perf_counter()
-        runs[label] = run_training(data, TrainSettings(model, kwargs, config, trials=args.trials,
-                                                       is_samples=args.is_samples),
-                                   store=ModelFolder(os.path.join(root, "models", folder)), provenance={"dataset": root})
+        for i, seed in enumerate(seeds):
+            store = ModelFolder(os.path.join(root, "models", folder if i == 0 else f"{folder}_seed{i}"))
+            run = run_training(data, TrainSettings(model, kwargs, train_config(args, seed), trials=args.trials,
+                                                   is_samples=args.is_samples),
+                               store=store, provenance={"dataset": root})
+            runs.setdefault(label, []).append(run)
+            log.info("%s %s (training seed %d): %s", name, label, seed, run.selection)
         seconds[label] = time.perf_counter() - t0
-        log.info("%s %s: %s (%.0f s)", name, label, runs[label].selection, seconds[label])
-    scores, floor = score_all({m: r.model for m, r in runs.items()}, train_data, val_data, test_data,
-                              args.is_samples, seed=args.seed)
-    exact = score_model(truth, test_data, seed=args.seed)
-    fixed = score_model(truth.with_fixed_weights(train_data.image_features()), test_data, seed=args.seed)
-    rows = []
-    for label, s in [("truth", exact), (FIXED_ROW, fixed), *scores.items(), ("floor", floor)]:
-        gap = paired_difference(s, exact, "ll", test_data.photo_ids)
-        conv = s.summary["ll_convergence"]
-        rows.append({"model": label, "ll": s.summary["ll"], "ll_minus_truth": gap.value, "ll_minus_truth_se": gap.se,
-                     "jsd": s.summary["jsd"], "jsd_se": s.summary["jsd_se"],
-                     "jsd_per_slider": s.summary["jsd_per_slider"],
-                     "slider_error": s.summary["slider_error"], "slider_error_se": s.summary["slider_error_se"],
-                     "ll_samples": s.summary["ll_num_samples"], "converged": conv["converged"],
-                     "last_doubling_change": conv.get("last_doubling_change"),
-                     "setting": setting_text(runs[label]) if label in runs else reference_text(label, s),
-                     "seconds": seconds.get(label)})
-    curve = runs["pvae"].curve if "pvae" in runs else None
-    override = "" if args.weight_strength is None else f" (style-weight strength set to {args.weight_strength:g})"
-    return {"regime": name, "description": regime.description + override, "feature_dim": regime.feature_dim,
-            "photos": args.photos, "edits": {"train": len(train_data), "validation": len(val_data),
-                                             "test": len(test_data)},
-            "rows": rows, "pvae_curve": curve, "personalisation_ceiling": personalisation_ceiling(truth, test_data),
-            "search": {m: r.search_rows for m, r in runs.items()}}
+    return runs, seconds
+
+
+def seed_stats(values: list[float]) -> tuple[float, float | None]:
+    """Mean and s.d. over training seeds (s.d. None for one seed)."""
+    v = np.asarray(values, dtype=np.float64)
+    return float(v.mean()), (float(v.std(ddof=1)) if len(v) > 1 else None)
+
+
+def score_row(label: str, per_seed: list, exact, test_data, runs: list[TrainingRun] | None,
+              seconds: float | None) -> dict:
+    """One table row: LL - truth (mean and s.d. over seeds, mean paired s.e. over photos), JSD, slider error."""
+    gaps = [paired_difference(s, exact, "ll", test_data.photo_ids) for s in per_seed]
+    gap, gap_sd = seed_stats([g.value for g in gaps])
+    convs = [s.summary["ll_convergence"] for s in per_seed]
+    changes = [c.get("last_doubling_change") for c in convs if c.get("last_doubling_change") is not None]
+    return {"model": label, "ll": seed_stats([s.summary["ll"] for s in per_seed])[0],
+            "ll_minus_truth": gap, "ll_minus_truth_sd": gap_sd,
+            "ll_minus_truth_se": float(np.mean([g.se for g in gaps])),
+            "ll_minus_truth_per_seed": [g.value for g in gaps],
+            "jsd": seed_stats([s.summary["jsd"] for s in per_seed])[0],
+            "jsd_se": float(np.mean([s.summary["jsd_se"] for s in per_seed])),
+            "jsd_per_slider": per_seed[0].summary["jsd_per_slider"],
+            "slider_error": seed_stats([s.summary["slider_error"] for s in per_seed])[0],
+            "slider_error_se": float(np.mean([s.summary["slider_error_se"] for s in per_seed])),
+            "ll_samples": per_seed[0].summary["ll_num_samples"],
+            "converged": all(c["converged"] for c in convs),
+            "last_doubling_change": max(changes, key=abs) if changes else None,
+            "setting": ("; ".join(setting_text(r) for r in runs) if runs else reference_text(label, per_seed[0])),
+            "seconds": seconds}
+
+
+def curve_kinds(curve: dict) -> list[str]:
+    """The posterior kinds of a P-VAE curve (the blocks that hold a per-k gain)."""
+    return [k for k, v in curve.items() if isinstance(v, dict) and "gain" in v]
+
+
+def summarise_curves(curves: list[dict]) -> dict | None:
+    """P-VAE gain LL_k - LL_0 per posterior kind at CURVE_KS: mean and s.d. over seeds, mean s.e. (JSON-ready)."""
+    curves = [c for c in curves if c and c.get("history")]
+    if not curves:
+        return None
+    out = {"users": [c.get("users") for c in curves], "kinds": {}}
+    for kind in curve_kinds(curves[0]):
+        ks = [k for k in CURVE_KS if all(k < len(c[kind]["gain"]) for c in curves)]
+        block = {}
+        for k in ks:
+            mean, sd = seed_stats([c[kind]["gain"][k] for c in curves])
+            block[str(k)] = {"gain": mean, "gain_sd": sd,
+                             "gain_se": float(np.mean([c[kind]["gain_se"][k] for c in curves]))}
+        out["kinds"][kind] = block
+    return out
+
+
+def run_problem(name: str, regime: Regime, args: argparse.Namespace, data_seed: int, seeds: list[int]) -> dict:
+    """Generate, write, train every model with every seed, score; returns the problem's JSON-ready results."""
+    t_start = time.perf_counter()
+    truth = KnownAnswer(regime)
+    root = os.path.join(args.out, name)
+    write_dataset(root, truth, args.photos, seed=data_seed)
+    data = read_edits(root)
+    train_data, val_data, test_data = split_edits(data)
+    runs, seconds = train_models(name, data, root, args, seeds)
+    models = {(label, i): run.model for label, rs in runs.items() for i, run in enumerate(rs)}
+    scores, floor = score_all(models, train_data, val_data, test_data, args.is_samples, seed=data_seed)
+    exact = score_model(truth, test_data, seed=data_seed)
+    fixed = score_model(truth.with_fixed_weights(train_data.image_features()), test_data, seed=data_seed)
+    rows = [score_row("truth", [exact], exact, test_data, None, None),
+            score_row(FIXED_ROW, [fixed], exact, test_data, None, None)]
+    for label, rs in runs.items():
+        rows.append(score_row(label, [scores[(label, i)] for i in range(len(rs))], exact, test_data, rs,
+                              seconds[label]))
+    rows.append(score_row("floor", [floor], exact, test_data, None, None))
+    truth_curve = truth_personalisation_curve(truth, users_per_editor=args.truth_users, seed=data_seed + 3)
+    pvae = summarise_curves([r.curve for r in runs.get("pvae", [])])
+    log.info("%s done in %.0f s", name, time.perf_counter() - t_start)
+    return {"regime": name, "description": regime.description, "settings": dataclasses.asdict(regime),
+            "feature_dim": regime.feature_dim, "photos": args.photos, "data_seed": data_seed,
+            "training_seeds": seeds,
+            "edits": {"train": len(train_data), "validation": len(val_data), "test": len(test_data)},
+            "rows": rows, "pvae_curve": pvae, "pvae_curves": [r.curve for r in runs.get("pvae", [])],
+            "truth_curve": truth_curve, "personalisation_ceiling": personalisation_ceiling(truth, test_data),
+            "search": {m: [r.search_rows for r in rs] for m, rs in runs.items()}}
+
+
+def gap_text(row: dict) -> str:
+    """'LL - truth ± s.e. over photos (s.d. over seeds)'."""
+    sd = row["ll_minus_truth_sd"]
+    return f"{row['ll_minus_truth']:+.3f} ± {row['ll_minus_truth_se']:.3f}" + ("" if sd is None else f" (sd {sd:.3f})")
+
+
+def curve_text(result: dict) -> str:
+    """The P-VAE's gain per k beside the truth's own gain, and the ceiling (Markdown lines)."""
+    truth_curve, pvae = result["truth_curve"], result.get("pvae_curve")
+    lines = [f"Ceiling (editor known, E[log p(y|x,e) - log p(y|x)]): {truth_curve['ceiling']:+.3f} ± "
+             f"{truth_curve['ceiling_se']:.3f} nats/edit on {truth_curve['users']} fresh users; on the test split "
+             f"{result['personalisation_ceiling']['gain']:+.3f} ± {result['personalisation_ceiling']['gain_se']:.3f}"]
+    lines.append("truth's LL_k - LL_0 (editor unknown, k history edits): " + ", ".join(
+        f"k={k}: {truth_curve['gain'][k]:+.3f}" for k in CURVE_KS if k < len(truth_curve["gain"])))
+    if pvae:
+        for kind, block in pvae["kinds"].items():
+            lines.append(f"P-VAE LL_k - LL_0 ({kind}, users {pvae['users']}; mean ± s.e. (sd over seeds)): " + ", ".join(
+                f"k={k}: {v['gain']:+.3f} ± {v['gain_se']:.3f}" + ("" if v["gain_sd"] is None else f" ({v['gain_sd']:.3f})")
+                for k, v in block.items()) + f"  | ceiling {truth_curve['ceiling']:+.3f}")
+    return "\n".join(lines)
 
 
 def table(result: dict) -> str:
-    """Markdown table of one regime."""
+    """Markdown table of one named regime."""
     e = result["edits"]
     lines = [f"### {result['regime']}: {result['description']}", "",
              f"{result['photos']} photos x 5 editors, {result['feature_dim']}-d features; edits train / validation / "
-             f"test {e['train']} / {e['validation']} / {e['test']}. Truth LL "
-             f"{result['rows'][0]['ll']:.3f} nats/edit.", "",
-             "| model | LL - truth (nats/edit) | JSD (bits) | slider error | IS converged | kept setting |",
-             "| --- | --- | --- | --- | --- | --- |"]
+             f"test {e['train']} / {e['validation']} / {e['test']}; training seeds {result['training_seeds']}. "
+             f"Truth LL {result['rows'][0]['ll']:.3f} nats/edit.", "",
+             "| model | LL - truth ± s.e. over photos (sd over seeds) | JSD (bits) | slider error | IS converged | "
+             "kept setting |", "| --- | --- | --- | --- | --- | --- |"]
     for r in result["rows"]:
         conv = "exact" if r["ll_samples"] == 1 else (f"{'yes' if r['converged'] else 'no'} "
                                                     f"(S={r['ll_samples']}, last x2 {r['last_doubling_change']:.3f})")
-        lines.append(f"| {r['model']} | {r['ll_minus_truth']:+.3f} ± {r['ll_minus_truth_se']:.3f} | "
-                     f"{r['jsd']:.4f} ± {r['jsd_se']:.4f} | {r['slider_error']:.4f} ± {r['slider_error_se']:.4f} | "
-                     f"{conv} | {r['setting']} |")
-    curve, ceiling = result.get("pvae_curve"), result.get("personalisation_ceiling")
-    if ceiling:
-        lines.append(f"\nEditor known (the truth's ceiling on any personalisation gain): "
-                     f"{ceiling['gain']:+.3f} ± {ceiling['gain_se']:.3f} nats/edit")
-    if curve and curve.get("history"):
-        ks = [k for k in (1, 2, 5, 10, 20, 30) if k < len(curve["history"])]
-        for kind in ("exact", "amortised"):
-            c = curve[kind]
-            lines.append(f"\nP-VAE LL_k - LL_0 ({kind} posterior, {curve['users']} test users): " + ", ".join(
-                f"k={k}: {c['gain'][k]:+.3f} ± {c['gain_se'][k]:.3f}" for k in ks))
+        lines.append(f"| {r['model']} | {gap_text(r)} | {r['jsd']:.4f} ± {r['jsd_se']:.4f} | "
+                     f"{r['slider_error']:.4f} ± {r['slider_error_se']:.4f} | {conv} | {r['setting']} |")
+    return "\n".join(lines) + "\n\n" + curve_text(result) + "\n"
+
+
+def family_summary(problems: list[dict]) -> dict:
+    """Per model over the problems: median and worst LL - truth, and counts within 1 nat / below the floor (- 0.2)."""
+    out = {}
+    labels = [r["model"] for r in problems[0]["rows"] if r["model"] not in ("truth", "floor")]
+    for label in labels + ["floor"]:
+        gaps, floors = [], []
+        for p in problems:
+            by = {r["model"]: r["ll_minus_truth"] for r in p["rows"]}
+            gaps.append(by[label])
+            floors.append(by["floor"])
+        g, f = np.array(gaps), np.array(floors)
+        out[label] = {"median": float(np.median(g)), "worst": float(g.min()), "problems": len(g),
+                      "within_1_nat": int((g >= -WITHIN_NATS).sum()), "below_floor": int((g < f).sum()),
+                      "below_floor_minus_0.2": int((g < f - FLOOR_MARGIN).sum())}
+    return out
+
+
+def family_text(problems: list[dict], summary: dict) -> str:
+    """Markdown: one row per problem, the summary table, then each problem's personalisation lines."""
+    labels = [r["model"] for r in problems[0]["rows"] if r["model"] != "truth"]
+    lines = ["| # | problem | truth LL | " + " | ".join(labels) + " |", "| --- " * (len(labels) + 3) + "|"]
+    for i, p in enumerate(problems):
+        by = {r["model"]: r for r in p["rows"]}
+        lines.append(f"| {i} | {p['description']} | {by['truth']['ll']:.2f} | "
+                     + " | ".join(gap_text(by[label]) for label in labels) + " |")
+    lines += ["", "LL - truth (nats/edit), mean over training seeds ± mean s.e. over photos (sd over seeds).", "",
+              "| row | median | worst | within 1 nat | below floor | below floor - 0.2 |",
+              "| --- | --- | --- | --- | --- | --- |"]
+    for label, s in summary.items():
+        n = s["problems"]
+        lines.append(f"| {label} | {s['median']:+.3f} | {s['worst']:+.3f} | {s['within_1_nat']}/{n} | "
+                     f"{s['below_floor']}/{n} | {s['below_floor_minus_0.2']}/{n} |")
+    for i, p in enumerate(problems):
+        lines += ["", f"#{i} {p['description']}", curve_text(p)]
     return "\n".join(lines) + "\n"
+
+
+def family_seed(args: argparse.Namespace) -> int:
+    """--family-seed, else a fresh seed from the OS (printed by the caller)."""
+    return args.family_seed if args.family_seed is not None else int(np.random.SeedSequence().entropy)
+
+
+def run_family(args: argparse.Namespace, seed: int, header: str) -> tuple[dict, str]:
+    """N problems of the family drawn from `seed`: results (JSON-ready) and the Markdown text."""
+    problems: list[dict] = []
+    result: dict = {"family_seed": str(seed), "problems": problems}
+    for i, child in enumerate(np.random.SeedSequence(seed).spawn(args.family)):
+        rng = np.random.default_rng(child)
+        regime = draw_regime(rng, f"family{i:02d}", max_feature_dim=args.max_feature_dim)
+        data_seed = int(rng.integers(2 ** 31))
+        seeds = [int(s) for s in rng.integers(2 ** 31, size=args.seeds)]
+        log.info("problem %d/%d: %s", i + 1, args.family, regime.description)
+        problems.append(run_problem(regime.name, regime, args, data_seed, seeds))
+        result["summary"] = family_summary(problems)
+        write_json(args.out, result)
+    return result, header + family_text(problems, result["summary"])
+
+
+def run_regimes(args: argparse.Namespace, header: str) -> tuple[dict, str]:
+    """The named regimes (data seed --seed + 1, training seeds --seed .. --seed + K - 1)."""
+    problems = []
+    for name in args.regimes:
+        regime = REGIMES[name]
+        if args.max_feature_dim is not None and regime.feature_dim > args.max_feature_dim:
+            regime = dataclasses.replace(regime, feature_dim=args.max_feature_dim)
+        if args.weight_strength is not None:
+            regime = dataclasses.replace(regime, weight_strength=args.weight_strength, description=(
+                regime.description + f" (style-weight strength set to {args.weight_strength:g})"))
+        problems.append(run_problem(name, regime, args, args.seed + 1, [args.seed + i for i in range(args.seeds)]))
+        write_json(args.out, {"problems": problems})
+    return {"problems": problems}, header + "\n".join(table(r) for r in problems)
+
+
+def write_json(out: str, result: dict) -> None:
+    """<out>/science.json."""
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "science.json"), "w") as f:
+        json.dump(result, f, indent=1)
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--family", type=int, default=0, help="draw this many problems from the family's prior")
+    p.add_argument("--family-seed", type=int, default=None, help="reproduce a family run (default: drawn, printed)")
     p.add_argument("--regimes", nargs="*", default=list(REGIMES), choices=list(REGIMES))
     p.add_argument("--models", nargs="*", default=list(MODEL_ORDER), choices=list(MODEL_ORDER))
-    p.add_argument("--photos", type=int, default=3000, help="photos per regime (5 edits each; default 3000)")
-    p.add_argument("--trials", type=int, default=6, help="search trials per model (default 6)")
-    p.add_argument("--epochs", type=int, default=60, help="maximum epochs per trial (default 60)")
-    p.add_argument("--patience", type=int, default=8)
+    p.add_argument("--photos", type=int, default=3000, help="photos per problem (5 edits each; default 3000)")
+    p.add_argument("--seeds", type=int, default=None, help="training seeds per model (default 3; --quick 1)")
+    p.add_argument("--trials", type=int, default=0,
+                   help="search trials per model (default 0: `photoedit train`'s defaults; N: its --search)")
+    p.add_argument("--epochs", type=int, default=TrainConfig.epochs)
+    p.add_argument("--patience", type=int, default=TrainConfig.patience)
     p.add_argument("--is-samples", type=int, default=200)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--truth-users", type=int, default=20, help="fresh users per editor of the truth's curve")
+    p.add_argument("--max-feature-dim", type=int, default=None, help="cap D (smoke runs; --quick: 256)")
+    p.add_argument("--seed", type=int, default=0, help="named regimes: data seed - 1 and first training seed")
     p.add_argument("--weight-strength", type=float, default=None,
-                   help="override the regimes' style-weight strength (0: style weights do not depend on the photo)")
+                   help="named regimes: override the style-weight strength (0: weights do not depend on the photo)")
     p.add_argument("--photo-prior", action="store_true",
                    help=f"also train the CGM-VAE with a photo-dependent cluster prior p(s | x) (row '{PHOTO_PRIOR_ROW}'; "
-                        "not the paper's model) by the same search")
-    p.add_argument("--quick", action="store_true", help="smoke run: 300 photos, 2 trials, 4 epochs, 256-d features")
+                        "not the paper's model) by the same procedure")
+    p.add_argument("--quick", action="store_true", help="smoke run: 300 photos, 4 epochs, 1 seed, 256-d features")
     p.add_argument("--out", default="science-benchmark", help="datasets and models (default ./science-benchmark)")
     p.add_argument("--results", default=None, help="also write the tables to this Markdown file")
     args = p.parse_args(argv)
     if args.quick:
-        args.photos, args.trials, args.epochs = 300, 2, 4
+        args.photos, args.epochs = 300, 4
+        args.max_feature_dim = args.max_feature_dim or 256
+    if args.seeds is None:
+        args.seeds = 1 if args.quick else 3
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", force=True)
-    results = [run_regime(name, args) for name in args.regimes]
-    text = (f"Known-answer benchmark: `python benchmarks/science.py {' '.join(argv or sys.argv[1:])}` "
-            f"({args.trials} search trials per model, <= {args.epochs} epochs, patience {args.patience}, "
-            f"IS samples {args.is_samples}).\n\n" + "\n".join(table(r) for r in results))
+    command = f"`python benchmarks/science.py {' '.join(argv if argv is not None else sys.argv[1:])}`"
+    procedure = (f"{'search of ' + str(args.trials) + ' trials' if args.trials else 'photoedit train defaults'} per "
+                 f"model, {args.seeds} training seed(s), <= {args.epochs} epochs, patience {args.patience}, "
+                 f"IS samples {args.is_samples}, {args.photos} photos x 5 editors per problem")
+    if args.family:
+        seed = family_seed(args)
+        log.info("family seed %d (reproduce with --family-seed %d)", seed, seed)
+        print(f"family seed: {seed} (reproduce with --family-seed {seed})", flush=True)
+        header = (f"Known-answer family: {command}, family seed {seed}, {args.family} problems ({procedure}).\n\n")
+        result, text = run_family(args, seed, header)
+    else:
+        result, text = run_regimes(args, f"Known-answer benchmark: {command} ({procedure}).\n\n")
+    result.update(command=command, procedure=procedure)
+    write_json(args.out, result)
     print(text)
-    with open(os.path.join(args.out, "science.json"), "w") as f:
-        json.dump(results, f, indent=1)
     if args.results:
         with open(args.results, "w") as f:
             f.write(text)

@@ -58,6 +58,64 @@ def seed_weights(model, seed: int) -> None:
                            *[np.zeros_like(v) for v in values[1:]]])
 
 
+def check_weights(path: str) -> None:
+    """Fail fast, in one line, on a weights file the workers could not load: ValueError unless `path` is
+    an HDF5 file (Keras weights or a saved model) holding a 4096 x 4096 kernel (fc2), or a .keras
+    archive whose config.json has a layer named fc2.
+
+    Reads only the file's structure (a fraction of a second), never the weights.
+    """
+    import json
+    import zipfile
+
+    import h5py
+
+    if path == RANDOM_WEIGHTS:
+        return
+    if not os.path.isfile(path):
+        raise ValueError(f"VGG-16 weights file not found: {path}")
+    try:
+        if path.endswith(".keras"):
+            with zipfile.ZipFile(path) as archive:
+                archive.getinfo("model.weights.h5")
+                config = json.loads(archive.read("config.json"))
+            if FC7_LAYER not in _layer_names(config):
+                raise ValueError(f"its config.json has no layer named {FC7_LAYER}: not a VGG-16 with its top layers")
+            return
+        with h5py.File(path, "r") as f:
+            shapes = _kernel_shapes(f)
+    except (OSError, KeyError, zipfile.BadZipFile, ValueError) as exc:
+        detail = str(exc).splitlines()[0].strip("'\"") if str(exc) else type(exc).__name__
+        raise ValueError(f"VGG-16 weights file {path} cannot be used: {detail}") from None
+    if (FC7_DIM, FC7_DIM) not in shapes:
+        raise ValueError(f"VGG-16 weights file {path} holds no {FC7_DIM} x {FC7_DIM} kernel (the {FC7_LAYER} "
+                         "layer): not VGG-16 weights with the top layers (include_top=True)")
+
+
+def _layer_names(config: object) -> set[str]:
+    """Every "name" of a layer in a Keras model config (nested functional / sequential configs too)."""
+    names: set[str] = set()
+    if isinstance(config, dict):
+        if isinstance(config.get("config"), dict) and isinstance(config["config"].get("name"), str):
+            names.add(config["config"]["name"])
+        for value in config.values():
+            names |= _layer_names(value)
+    elif isinstance(config, list):
+        for value in config:
+            names |= _layer_names(value)
+    return names
+
+
+def _kernel_shapes(f) -> set[tuple[int, ...]]:
+    """Shapes of every 2-d dataset in an open HDF5 file."""
+    import h5py
+
+    shapes: set[tuple[int, ...]] = set()
+    f.visititems(lambda _, obj: shapes.add(tuple(obj.shape)) if isinstance(obj, h5py.Dataset) and obj.ndim == 2
+                 else None)
+    return shapes
+
+
 def _load_vgg(path: str):
     """A VGG-16 from a weights file (Keras' .h5 / .weights.h5) or a whole saved model (.keras / .h5)."""
     import keras

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Iterable
 
 import numpy as np
 import pyarrow as pa
@@ -19,7 +20,8 @@ from rendering.sliders import PROCESS_2003, SliderSpec
 
 log = logging.getLogger(__name__)
 
-PSEUDO_USER_SIZE = 50  # experts are chunked into pseudo-users of this many edits (Saeedi et al.)
+PSEUDO_USER_SIZE = 50  # experts are chunked into pseudo-users of about this many edits (Saeedi et al.)
+PSEUDO_USER_SEED = 0   # seeds the shuffle of each expert's photos before chunking
 
 
 @dataclass
@@ -78,7 +80,7 @@ class EditsData:
         if self.feature_rows is None:
             self.feature_rows = torch.arange(self.features.shape[0])
         if self.users is None:
-            self.users = pseudo_users(self.editors, self.editor_kinds, self.image_ids)
+            self.users = pseudo_users(self.editors, self.editor_kinds, self.photo_ids)
 
     def __len__(self) -> int:
         return int(self.y.shape[0])
@@ -113,7 +115,7 @@ class EditsData:
         if name not in SPLITS:
             raise ValueError(f"unknown split {name!r}; use one of {SPLITS}")
         sub = self.subset(self.splits == name)
-        sub.users = pseudo_users(sub.editors, sub.editor_kinds, sub.image_ids)
+        sub.users = pseudo_users(sub.editors, sub.editor_kinds, sub.photo_ids)
         return sub
 
     def to(self, device: str | torch.device) -> "EditsData":
@@ -121,42 +123,94 @@ class EditsData:
                          self.editors, self.editor_kinds, self.splits, self.users, self.feature_rows.to(device))
 
 
-def pseudo_users(editors: np.ndarray, editor_kinds: np.ndarray, order_key: np.ndarray,
-                 size: int = PSEUDO_USER_SIZE) -> np.ndarray:
-    """User index [N] per edit: casual users ('user') are themselves; each expert's edits, sorted by
-    `order_key` (image id), are chunked into pseudo-users of `size` edits (the last chunk may be short)."""
+def pseudo_users(editors: np.ndarray, editor_kinds: np.ndarray, photo_ids: np.ndarray,
+                 size: int = PSEUDO_USER_SIZE, seed: int = PSEUDO_USER_SEED) -> np.ndarray:
+    """User index [N] per edit: casual users ('user') are themselves; each expert's photos, in a seeded
+    shuffle, are chunked into pseudo-users of whole photos, a chunk closing once it holds >= `size` edits.
+
+    Every edit of one photo by one expert (its variants) sits in one pseudo-user. The shuffle is
+    numpy's, seeded by (seed, the editor's rank in sorted order): the same rows give the same users.
+    """
     editors = np.asarray(editors).astype(str)
     kinds = np.asarray(editor_kinds).astype(str)
-    keys = np.asarray(order_key).astype(str)
+    photos = np.asarray(photo_ids).astype(str)
     out = np.zeros(len(editors), dtype=np.int64)
     next_id = 0
-    for editor in sorted(set(editors.tolist())):
+    for rank, editor in enumerate(sorted(set(editors.tolist()))):
         rows = np.flatnonzero(editors == editor)
-        rows = rows[np.argsort(keys[rows], kind="stable")]
-        if kinds[rows[0]] == "expert":
-            for start in range(0, len(rows), size):
-                out[rows[start:start + size]] = next_id
-                next_id += 1
-        else:
+        if kinds[rows[0]] != "expert":
             out[rows] = next_id
             next_id += 1
+            continue
+        uniq, inv = np.unique(photos[rows], return_inverse=True)            # sorted photo ids
+        order = np.random.default_rng([seed, rank]).permutation(len(uniq))
+        position = np.empty(len(uniq), dtype=np.int64)
+        position[order] = np.arange(len(uniq))
+        edits_per_photo = np.bincount(position[inv], minlength=len(uniq))   # in shuffled photo order
+        chunk, filled = np.zeros(len(uniq), dtype=np.int64), 0
+        for i, n in enumerate(edits_per_photo):
+            chunk[i] = next_id
+            filled += n
+            if filled >= size:
+                next_id, filled = next_id + 1, 0
+        next_id += int(filled > 0)
+        out[rows] = chunk[position[inv]]
     return out
 
 
-def edits_from_tables(features: pa.Table, edits: pa.Table, photos: pa.Table | None = None,
+@dataclass(frozen=True)
+class FeatureMatrix:
+    """The features of M images: image ids [M] (object) and values [M, D] float32."""
+
+    image_ids: np.ndarray
+    values: np.ndarray
+
+
+def stack_features(tables: Iterable[pa.Table], rows: int | None = None) -> FeatureMatrix:
+    """image_id + fc7 of feature tables (e.g. one per features/ shard), one chunk at a time, into one
+    [M, D] float32 array. With `rows` = M (known from the shards' footers) the array is filled in place
+    and is the only full-size copy; without, the chunks are copied and concatenated at the end."""
+    ids: list[str] = []
+    blocks: list[np.ndarray] = []
+    out: np.ndarray | None = None
+    filled, dim = 0, 0
+    for table in tables:
+        ids += table.column("image_id").to_pylist()
+        fc7 = table.column("fc7")
+        if pa.types.is_fixed_size_list(fc7.type):
+            dim = fc7.type.list_size
+        for chunk in fc7.chunks:
+            n = len(chunk)
+            if n == 0:
+                continue
+            flat = chunk.flatten().to_numpy(zero_copy_only=False)
+            block = flat.reshape(n, len(flat) // n)
+            dim = block.shape[1]
+            if rows is None:
+                blocks.append(block.astype(np.float32))        # a copy: the table can go
+            else:
+                if out is None:
+                    out = np.empty((rows, dim), dtype=np.float32)
+                out[filled:filled + n] = block
+            filled += n
+    if rows is not None and filled != rows:
+        raise ValueError(f"expected {rows} feature rows, read {filled}")
+    if out is None:
+        out = np.concatenate(blocks) if blocks else np.zeros((0, dim), dtype=np.float32)
+    return FeatureMatrix(np.asarray(ids, dtype=object), out)
+
+
+def edits_from_tables(features: pa.Table | FeatureMatrix, edits: pa.Table, photos: pa.Table | None = None,
                       spec: SliderSpec = PROCESS_2003) -> EditsData:
-    """Join edits with features on image_id; sliders -> model space (clipped to [-1, 1]).
+    """Join edits with features (a table with image_id, fc7, or a stacked FeatureMatrix) on image_id;
+    sliders -> model space (clipped to [-1, 1]).
 
     Rows whose image has no feature vector, or with NaN sliders, are dropped (counts logged).
     The split comes from photos/ (column `split`) or, when absent, from modeling.splits.split_for.
     """
-    feat_ids = np.asarray(features.column("image_id").to_pylist(), dtype=object)
-    fc7 = features.column("fc7").combine_chunks()
-    dim = fc7.type.list_size if pa.types.is_fixed_size_list(fc7.type) else None
-    flat = fc7.flatten().to_numpy(zero_copy_only=False).astype(np.float32)
-    if dim is None:
-        dim = len(flat) // max(len(feat_ids), 1)
-    feat = flat.reshape(len(feat_ids), dim)
+    if isinstance(features, pa.Table):
+        features = stack_features([features], rows=features.num_rows)
+    feat_ids, feat = features.image_ids, features.values
     row_of = {image_id: i for i, image_id in enumerate(feat_ids.tolist())}
 
     image_ids = np.asarray(edits.column("image_id").to_pylist(), dtype=object)
@@ -186,7 +240,7 @@ def edits_from_tables(features: pa.Table, edits: pa.Table, photos: pa.Table | No
                      editors[order], kinds[order], splits[order], feature_rows=torch.from_numpy(rows[order]))
 
 
-def load_edits(features: pa.Table, edits: pa.Table, photos: pa.Table | None = None,
+def load_edits(features: pa.Table | FeatureMatrix, edits: pa.Table, photos: pa.Table | None = None,
                spec: SliderSpec = PROCESS_2003) -> EditsData:
     """EditsData of a dataset's features/, variant_edits/ and (if any) photos/ tables, with a log line of counts."""
     if photos is None:

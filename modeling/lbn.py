@@ -50,6 +50,10 @@ class LBN(SliderModel):
             for _ in range(layers))
         self.out = nn.Linear(hidden, HEAD_WIDTH)
 
+    def input_weights(self) -> list[nn.Parameter]:
+        """First-layer weights that read the encoded features [hidden, input_dim]: the units' and the gates'."""
+        return [self.linear[0].weight, self.gate[0].weight]
+
     def gate_terms(self, x: torch.Tensor, y: torch.Tensor | None, samples: int,
                    generator: torch.Generator | None = None, gates: list[torch.Tensor] | None = None
                    ) -> tuple[SliderParams, torch.Tensor, torch.Tensor]:

@@ -145,3 +145,20 @@ def fit_floor(train_y: torch.Tensor, val_y: torch.Tensor, feature_dim: int, seed
     log.info("feature-blind floor: kept %d components (validation LL %.3f nats/edit; candidates %s)",
              best[2], best[1], ", ".join(f"K={r['components']}: {r['validation_ll']:.3f}" for r in rows))
     return best[0], rows
+
+
+FLOOR_BUFFERS = ("log_mix", "mean", "logvar", "atom_logit")
+
+
+def floor_parameters(model: FeatureBlindMixture) -> dict[str, list]:
+    """The floor's fitted buffers as plain lists (log_mix [K], mean / logvar / atom_logit [K, 11]): JSON- and pickle-safe."""
+    return {name: getattr(model, name).detach().cpu().tolist() for name in FLOOR_BUFFERS}
+
+
+def floor_from_parameters(parameters: dict[str, list], feature_dim: int) -> FeatureBlindMixture:
+    """The FeatureBlindMixture of floor_parameters' output (accepting features of width feature_dim), in eval mode."""
+    log_mix = torch.as_tensor(parameters["log_mix"], dtype=torch.float32)
+    model = FeatureBlindMixture(feature_dim, int(log_mix.shape[0]))
+    for name in FLOOR_BUFFERS:
+        getattr(model, name).copy_(torch.as_tensor(parameters[name], dtype=torch.float32))
+    return model.eval()

@@ -1,5 +1,6 @@
 """Building blocks shared by every slider model: the model base class (feature standardisation, an
-optional PCA projection stored with the checkpoint, input dropout), MLPs conditioned on features x
+optional PCA projection stored with the checkpoint, input dropout, the first-layer input weights a
+group lasso acts on), MLPs conditioned on features x
 (first layer split so W_x x is computed once per photo, not once per latent sample) and the
 diagonal-Gaussian maths of latents (log-density, KL), and the slider heads (bounded mean and
 log-variance, atom logit) with their sampler. Sliders are scored by modeling.likelihood."""
@@ -139,6 +140,11 @@ class SliderModel(nn.Module):
         if hasattr(self, "projection"):
             xs = xs @ self.projection
         return self.input_drop(xs)
+
+    def input_weights(self) -> list[nn.Parameter]:
+        """The weights [H, input_dim] of every first layer that reads the encoded features: column j of
+        each is what input j feeds the model (the groups of modeling.projection's group lasso)."""
+        return [m.x_in.weight for m in self.modules() if isinstance(m, ConditionalMLP)]
 
     @property
     def device(self) -> torch.device:

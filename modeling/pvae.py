@@ -5,13 +5,21 @@ CGM-VAE decoder. Recognition: per-edit potentials log r(y, x) [L] that add over 
 q(s_u | edits) = softmax(log pi + sum_n log r(y_un, x_un)), so any number of edits (0 ... N) works,
 and q(z | x, y, s) as in the CGM-VAE. The VLB of a user sums the edits' terms inside each cluster.
 
+The prior pi is fitted in closed form, not by gradient: for fixed q the VLB is largest at
+pi = the mean over users of q(s_u), so each training batch sets pi to a bias-corrected moving
+average of its users' q(s_u) (a stochastic EM step over about PRIOR_WINDOW_USERS users; during the
+k-means warm-up, of the smoothed targets, an average that restarts when the warm-up ends). Gradient steps on pi are slow next to the recognition
+network's (about 2 users per batch), and a pi that lags behind the users' posteriors makes LL_0 too
+low and the personalisation gain too high.
+
 The VLB alone only asks q to be right for whole users (~50 edits). So that q is also right after
 1, 2, ... edits, training adds a matching term: for each user a random history size k in 1..n_u
 and a random k of its edits; q from those k edits is pulled (cross-entropy) towards the model's
 own posterior given the same edits, softmax(log pi + sum_n log p(y_n | x_n, s)) with the
 per-cluster likelihoods importance-sampled (HISTORY_IS_SAMPLES draws, no gradient), over
-HISTORY_DRAWS random histories per user and batch. The term changes gradients only: the
-objective's value stays the VLB.
+HISTORY_DRAWS random histories per user and batch. The term trains the recognition network only
+(pi is detached in it, so pi stays the VLB's), and changes gradients only: the objective's value
+stays the VLB.
 """
 from __future__ import annotations
 
@@ -19,11 +27,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from modeling.cgmvae import CGMVAE, warmup_objective
+from modeling.cgmvae import WARMUP_SMOOTHING, CGMVAE, warmup_objective
 from modeling.networks import multinomial, value_with_gradient_of
 
 HISTORY_DRAWS = 4       # random histories per user and batch in the matching term
 HISTORY_IS_SAMPLES = 8  # importance samples per cluster of the matching term's log p(y | x, s)
+PRIOR_WINDOW_USERS = 100.0  # pi: mean of q(s_u) over about this many most recent training users
 
 
 def user_cluster_logits(log_pi: torch.Tensor, log_r: torch.Tensor, inv: torch.Tensor, num_users: int) -> torch.Tensor:
@@ -48,6 +57,28 @@ class PVAE(CGMVAE):
 
     needs_users = True
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # running sums of the prior's moving average (not saved: pi itself is, in prior_logits)
+        self.register_buffer("prior_sum", torch.zeros(self.num_clusters), persistent=False)
+        self.register_buffer("prior_mass", torch.zeros(()), persistent=False)
+        self.register_buffer("prior_warmup", torch.zeros((), dtype=torch.bool), persistent=False)
+
+    @torch.no_grad()
+    def update_prior(self, q_users: torch.Tensor, warmup: bool = False) -> None:
+        """pi <- moving average of users' cluster posteriors q_users [U, L] (the VLB's optimum for fixed q).
+
+        The average restarts when training passes from the warm-up (q: smoothed k-means targets) to the VLB.
+        """
+        if bool(self.prior_warmup) != warmup:
+            self.prior_sum.zero_()
+            self.prior_mass.zero_()
+            self.prior_warmup.fill_(warmup)
+        keep = (1.0 - 1.0 / PRIOR_WINDOW_USERS) ** q_users.shape[0]
+        self.prior_sum.mul_(keep).add_(q_users.sum(0))
+        self.prior_mass.mul_(keep).add_(q_users.shape[0])
+        self.prior_logits.copy_(torch.log((self.prior_sum / self.prior_mass).clamp_min(1e-12)))
+
     def objective(self, x: torch.Tensor, y: torch.Tensor, users: torch.Tensor | None = None,
                   cluster_targets: torch.Tensor | None = None) -> torch.Tensor:
         """Per-edit share of each user's VLB [B] (nats): a user's VLB is spread evenly over their edits.
@@ -56,7 +87,9 @@ class PVAE(CGMVAE):
         `users` [B] int groups the rows; None treats the whole batch as one user. With
         `cluster_targets` [B] (one k-means label per user, repeated on its rows) the warm-up bound
         of modeling.cgmvae.warmup_objective is used per user. In training mode (no targets) the
-        gradient also carries the random-history matching term of the module docstring.
+        gradient also carries the random-history matching term of the module docstring. In training
+        mode pi gets no gradient: the call sets it to the moving average of the batch users' q
+        (see update_prior).
         """
         xs = self.encode(x)
         if users is None:
@@ -65,22 +98,28 @@ class PVAE(CGMVAE):
         U = uniq.shape[0]
         log_r = self.cluster_logits(xs, y)                                   # [B, L]
         terms = self.per_cluster_terms(xs, y)                                # [B, L]
-        log_pi = self.log_prior_weights()
+        log_pi = self.log_prior_weights().detach() if self.training else self.log_prior_weights()
         log_q = F.log_softmax(user_cluster_logits(log_pi, log_r, inv, U), dim=-1)      # [U, L]
         sum_t = torch.zeros_like(log_q).index_add(0, inv, terms)
         counts = torch.bincount(inv, minlength=U)
         if cluster_targets is not None:
             user_targets = torch.zeros(U, dtype=torch.long, device=xs.device).scatter(0, inv, cluster_targets)
-            return (warmup_objective(log_q, sum_t, log_pi, user_targets) / counts)[inv]
+            value = (warmup_objective(log_q, sum_t, log_pi, user_targets) / counts)[inv]
+            if self.training:
+                L = self.num_clusters
+                self.update_prior(F.one_hot(user_targets, L).to(log_q.dtype) * (1 - WARMUP_SMOOTHING)
+                                  + WARMUP_SMOOTHING / L, warmup=True)
+            return value
         vlb_user = (log_q.exp() * (sum_t + log_pi[None] - log_q)).sum(-1)     # [U]
         value = (vlb_user / counts)[inv]
         if not self.training:
             return value
+        self.update_prior(log_q.detach().exp())
         match = torch.zeros_like(vlb_user)
         evidence = self.cluster_log_likelihoods(x, y, HISTORY_IS_SAMPLES)     # [B, L], no gradient
         for _ in range(HISTORY_DRAWS):
             keep = random_history_mask(inv, counts).to(log_r.dtype)[:, None]
-            log_q_k = F.log_softmax(user_cluster_logits(log_pi, log_r * keep, inv, U), dim=-1)
+            log_q_k = F.log_softmax(user_cluster_logits(log_pi.detach(), log_r * keep, inv, U), dim=-1)
             target = F.softmax(user_cluster_logits(log_pi.detach(), evidence * keep, inv, U), dim=-1)
             match = match + (target * log_q_k).sum(-1) / HISTORY_DRAWS        # [U]
         return value_with_gradient_of(value, value + (match / counts)[inv])
@@ -105,9 +144,10 @@ class PVAE(CGMVAE):
         return F.softmax(user_cluster_logits(self.log_prior_weights(), log_r, inv, 1)[0], dim=-1)
 
     @torch.no_grad()
-    def exact_cluster_posterior(self, x_hist: torch.Tensor, y_hist: torch.Tensor, num_samples: int = 100,
-                                generator: torch.Generator | None = None) -> torch.Tensor:
-        """The model's posterior p(s_u | N edits) ∝ pi_s prod_n p(y_n | x_n, s) [L] (per-cluster IS); N = 0 gives pi."""
+    def sampled_cluster_posterior(self, x_hist: torch.Tensor, y_hist: torch.Tensor, num_samples: int = 100,
+                                  generator: torch.Generator | None = None) -> torch.Tensor:
+        """The model's posterior p(s_u | N edits) ∝ pi_s prod_n p(y_n | x_n, s) [L], each p(y_n | x_n, s)
+        importance-sampled with num_samples draws (biased low in log; N = 0 gives pi exactly)."""
         log_lik = self.cluster_log_likelihoods(x_hist, y_hist.to(self.device), num_samples, generator)
         return F.softmax(self.log_prior_weights() + log_lik.sum(0), dim=-1)
 

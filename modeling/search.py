@@ -1,11 +1,17 @@
 """Hyper-parameter search, the same procedure and budget for every model.
 
-Each model has a space: shared axes (width, depth, input dropout, PCA projection, weight decay)
-plus its own (MDN: components K; CGM-VAE / P-VAE: clusters L x latent dimension, the paper's grid
-{1, 3, 5, 10} x {2, 20}; MLP and LBN: none). A search trains `trials` settings: the defaults
-first, then distinct settings drawn uniformly from the space (seeded), each by modeling.training
-with the same TrainConfig (epochs, patience, early stopping on validation LL). The setting whose
-kept epoch has the best validation predictive LL wins.
+Each model has a space: shared axes (width, depth, input dropout, PCA projection, weight decay,
+group lasso on the first layers' input columns) plus its own (MDN: components K; CGM-VAE / P-VAE:
+clusters L x latent dimension, the paper's grid {1, 3, 5, 10} x {2, 20}; MLP and LBN: none). A
+search trains `trials` settings: the defaults first, then the INPUT_CANDIDATES (how the features
+enter: the PCA projection for a low-rank signal, the group lasso on the raw features for a sparse
+one, modeling.projection), then distinct settings drawn uniformly from the space (seeded), each by
+modeling.training with the same TrainConfig (epochs, patience, early stopping on validation LL).
+The setting whose kept epoch has the best validation predictive LL wins.
+
+Without a search (`photoedit train` without --search) the same input candidates are tried on top
+of the given setting (modeling.train_run): a short validation search of len(INPUT_CANDIDATES)
+trainings.
 """
 from __future__ import annotations
 
@@ -33,6 +39,7 @@ SHARED_SPACE: dict[str, tuple] = {
     "input_dropout": (0.0, 0.1, 0.3),
     "projection_dim": (0, 32, 128),
     "weight_decay": (0.0, 0.1, 1.0),
+    "input_penalty": (0.0, 0.1, 0.3, 1.0, 3.0),
 }
 MODEL_SPACE: dict[str, dict[str, tuple]] = {
     "mlp": {},
@@ -41,10 +48,15 @@ MODEL_SPACE: dict[str, dict[str, tuple]] = {
     "cgmvae": {"num_clusters": (1, 3, 5, 10), "latent_dim": (2, 20)},
     "pvae": {"num_clusters": (1, 3, 5, 10), "latent_dim": (2, 20)},
 }
-CONFIG_AXES = ("weight_decay",)  # axes that set TrainConfig fields; the rest are model kwargs
+CONFIG_AXES = ("weight_decay", "input_penalty")  # axes that set TrainConfig fields; the rest are model kwargs
 # The setting `photoedit train` uses without --search, and a search's first trial.
 DEFAULTS: dict = {"hidden": 128, "layers": 2, "input_dropout": 0.0, "projection_dim": 32, "weight_decay": 0.1,
-                  "components": 5, "num_clusters": 3, "latent_dim": 2}
+                  "input_penalty": 0.0, "components": 5, "num_clusters": 3, "latent_dim": 2}
+# How the features enter, tried after the defaults by every search and by `photoedit train` without
+# --search (each on top of the given setting): the setting as given (PCA projection by default: a
+# low-rank signal), then the raw standardised features under the input group lasso at three strengths
+# (a sparse signal; the stronger ones leave a model that cannot use the features ignoring them).
+INPUT_CANDIDATES: tuple[dict, ...] = ({}, *({"projection_dim": 0, "input_penalty": p} for p in (0.1, 0.3, 1.0)))
 
 
 @dataclass
@@ -69,14 +81,25 @@ def default_kwargs(name: str) -> dict:
     return {axis: DEFAULTS[axis] for axis in search_space(name) if axis not in CONFIG_AXES}
 
 
+def input_settings(setting: dict) -> list[dict]:
+    """The distinct INPUT_CANDIDATES applied on top of `setting` (the setting itself first)."""
+    out: list[dict] = []
+    for candidate in INPUT_CANDIDATES:
+        s = {**setting, **candidate}
+        if s not in out:
+            out.append(s)
+    return out
+
+
 def draw_settings(name: str, trials: int, defaults: dict, seed: int = 0) -> list[dict]:
-    """`trials` distinct settings: `defaults` (restricted to the space's axes) first, then uniform draws."""
+    """`trials` distinct settings: `defaults` (restricted to the space's axes; DEFAULTS for an axis it
+    lacks) first, then the input candidates on top of them, then uniform draws."""
     space = search_space(name)
-    first = {axis: defaults[axis] for axis in space}
+    first = input_settings({axis: defaults.get(axis, DEFAULTS[axis]) for axis in space})
     grid = [dict(zip(space, values)) for values in itertools.product(*space.values())]
     order = np.random.default_rng(seed).permutation(len(grid))
-    rest = [grid[i] for i in order if grid[i] != first]
-    return [first, *rest][:max(trials, 1)]
+    rest = [grid[i] for i in order if grid[i] not in first]
+    return [*first, *rest][:max(trials, 1)]
 
 
 def split_setting(setting: dict, base_kwargs: dict, config: TrainConfig) -> tuple[dict, TrainConfig]:
@@ -86,14 +109,15 @@ def split_setting(setting: dict, base_kwargs: dict, config: TrainConfig) -> tupl
 
 
 def search(name: str, train_data: EditsData, val_data: EditsData, config: TrainConfig, trials: int,
-           base_kwargs: dict) -> SearchOutcome:
+           base_kwargs: dict, settings: list[dict] | None = None) -> SearchOutcome:
     """Train `trials` settings of the named model and keep the one with the best validation LL.
 
-    `base_kwargs` holds the defaults of every axis (model kwargs and weight_decay) plus any fixed
-    kwargs; see the module docstring for the procedure.
+    `base_kwargs` holds the defaults of every axis (model kwargs; weight_decay and input_penalty
+    come from `config`) plus any fixed kwargs; see the module docstring for the procedure.
+    `settings` (each with projection_dim) replaces the drawn ones.
     """
-    defaults = {**base_kwargs, "weight_decay": config.weight_decay}
-    settings = draw_settings(name, trials, defaults, seed=config.seed)
+    defaults = {**base_kwargs, **{axis: getattr(config, axis) for axis in CONFIG_AXES}}
+    settings = settings or draw_settings(name, trials, defaults, seed=config.seed)
     base = {k: v for k, v in base_kwargs.items() if k not in CONFIG_AXES}
     widest = max(s["projection_dim"] for s in settings)
     basis = None

@@ -18,8 +18,9 @@ their range ends); the prior p(y) picks the plausible one among them. Priors (`S
 R restarts (restart 0 at the prior's centre, the others drawn from the prior with the caller's
 generator) are optimised together as one batch with Adam on a copy downsampled to `coarse_side` px
 (sliders are global, so the coarse optimum is close to the full-size one); the best is refined with
-L-BFGS at full size. The reported error is the plain mean ΔE76 of the final render (the same
-`rendering.colour.lab_error` the evaluation uses), with the prior's weight and cost beside it, and
+L-BFGS at full size (or at `refine_side` px). The reported error is the plain mean ΔE76 of the
+final full-size render (the same `rendering.colour.lab_error` the evaluation uses), with the
+prior's weight and cost beside it, and
 the sliders that ended at a range end (`pinned_sliders`).
 
 Optional tone curve: `CURVE_KNOTS` interior knots at fixed x (0..255) whose y are the cumulative
@@ -66,7 +67,8 @@ class FitConfig:
     lbfgs_iterations: int = 100
     tone_curve: bool = False
     tolerance: float = 1e-6   # stop Adam when the best loss improves less than this over 20 steps
-    coarse_side: int = 128    # restarts (Adam) run at this long side; L-BFGS refines at full size (0: off)
+    coarse_side: int = 128    # restarts (Adam) run at this long side (0: full size)
+    refine_side: int = 0      # L-BFGS refines at this long side (0: full size); the reported ΔE is at full size
     prior_weight: float = 0.02  # ΔE units per nat of -log p(y); 0 = maximum likelihood
 
 
@@ -288,9 +290,10 @@ def fit_sliders(before: torch.Tensor, camera, after: torch.Tensor, neutral: np.n
     device = before.device
     before_b = before[None].float()
     after_b = after[None].float().to(device)
-    target_lab = linear_prophoto_to_lab(after_b)
     before_c, after_c = _coarse(before_b, after_b, config.coarse_side)
     target_lab_c = linear_prophoto_to_lab(after_c)
+    before_r, after_r = _coarse(before_b, after_b, config.refine_side)
+    target_lab_r = linear_prophoto_to_lab(after_r)
     neutral_model = spec.to_model(np.asarray(neutral, dtype=np.float64))
     neutral_t = torch.tensor(neutral_model, dtype=torch.float32, device=device)
 
@@ -336,7 +339,7 @@ def fit_sliders(before: torch.Tensor, camera, after: torch.Tensor, neutral: np.n
 
         def closure():
             lbfgs.zero_grad()
-            loss = objective(u_best, logits_best, before_b, target_lab)[0]
+            loss = objective(u_best, logits_best, before_r, target_lab_r)[0]
             loss.backward()
             return loss
 

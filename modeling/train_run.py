@@ -2,22 +2,29 @@
 split the edits, train one setting or search the model's space, keep the best validation LL,
 score the test split, and (with a store) write the model folder's files.
 
+Without a search, the given setting is trained under each of modeling.search.INPUT_CANDIDATES (the
+setting as given, then the raw features under the input group lasso at three strengths) and the best
+validation LL is kept: a short validation search that costs len(INPUT_CANDIDATES) trainings
+(TrainSettings.input_search=False trains the setting alone). A resumed run continues the setting
+its folder's config.json records.
+
 Model folder: checkpoint.pt (state dict), config.json (class, kwargs, feature stats, settings),
-metrics.json (selection, history, search rows, test figures), training_state.pt (resume; single
-setting only) and, for the P-VAE, personalisation.json.
+metrics.json (selection, history, search rows, test figures), training_state.pt (resume: the kept
+input candidate's; none after a search) and, for the P-VAE, personalisation.json.
 """
 from __future__ import annotations
 
+import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
-from modeling.checkpoints import json_bytes, model_files
+from modeling.checkpoints import CONFIG, json_bytes, model_files
 from modeling.data import EditsData
 from modeling.metrics import DEFAULT_BINS, DEFAULT_IS_SAMPLES, evaluate
 from modeling.networks import SliderModel
 from modeling.personalisation import personalisation_curve
-from modeling.search import search
+from modeling.search import CONFIG_AXES, input_settings, search, split_setting
 from modeling.training import (
     TRAINING_STATE,
     TrainConfig,
@@ -52,6 +59,7 @@ class TrainSettings:
     kwargs: dict = field(default_factory=dict)
     config: TrainConfig = field(default_factory=TrainConfig)
     trials: int = 0
+    input_search: bool = True     # no search: try the input candidates on top of the setting (module docstring)
     is_samples: int = DEFAULT_IS_SAMPLES
     jsd_bins: int = DEFAULT_BINS
 
@@ -99,6 +107,76 @@ def save_files(store: ModelStore, files: dict[str, bytes]) -> None:
         store.write(name, data)
 
 
+def candidate_settings(settings: TrainSettings) -> list[tuple[dict, TrainConfig]]:
+    """(model kwargs, TrainConfig) of each setting a run without search trains (the given one first)."""
+    if not settings.input_search:
+        return [(dict(settings.kwargs), settings.config)]
+    given = {**settings.kwargs, **{axis: getattr(settings.config, axis) for axis in CONFIG_AXES}}
+    given.setdefault("projection_dim", 0)
+    return [split_setting(s, {}, settings.config) for s in input_settings(given)]
+
+
+def resumed_setting(store: ModelStore, kwargs: dict, config: TrainConfig) -> tuple[dict, TrainConfig]:
+    """The kwargs and config of the setting a folder's training state belongs to (its config.json's
+    projection and input penalty on top of the given ones)."""
+    raw = store.read(CONFIG)
+    if raw is None:
+        return kwargs, config
+    saved = json.loads(raw)
+    kept = {k: v for k, v in saved.get("kwargs", {}).items() if k in ("projection_dim",)}
+    penalty = saved.get("train", {}).get("input_penalty", config.input_penalty)
+    return {**kwargs, **kept}, replace(config, input_penalty=penalty)
+
+
+def candidate_text(kwargs: dict, config: TrainConfig) -> str:
+    """How a candidate feeds the features, compactly."""
+    projection = kwargs.get("projection_dim", 0)
+    text = f"PCA {projection}" if projection else "raw features"
+    return text + (f" + input group lasso {config.input_penalty:g}" if config.input_penalty else "")
+
+
+def train_candidates(name: str, train_data: EditsData, val_data: EditsData, settings: TrainSettings,
+                     store: ModelStore | None, resume: bool, base: dict
+                     ) -> tuple[SliderModel, dict, TrainConfig, TrainResult, str, list[dict]]:
+    """Train each candidate setting (or resume the stored one), keep the best validation LL; write the
+    kept one's training state. (model, kwargs, config, result, selection, candidate rows)."""
+    saved = store.read(TRAINING_STATE) if store is not None and resume else None
+    if resume and saved is None:
+        log.info("no %s to resume from: starting afresh", TRAINING_STATE)
+    candidates = candidate_settings(settings)
+    if saved is not None:
+        candidates = [resumed_setting(store, *candidates[0])]
+    rows, best, last_state = [], None, {}
+    for i, (kwargs, config) in enumerate(candidates):
+        model = new_model(name, train_data, config.seed, **kwargs)
+
+        def save_best(m: SliderModel, epoch: int, val: float, config: TrainConfig = config) -> None:
+            save_files(store, model_files(m, {**base, "train": config_dict(config)},
+                                          {"validation_ll": val, "best_epoch": epoch}))
+
+        def save_state(state: bytes, i=i) -> None:
+            last_state[i] = state
+            store.write(TRAINING_STATE, state)
+
+        result = train(model, train_data, val_data, config, saved_state=saved,
+                       save_state=save_state if store else None, on_improve=save_best if store else None)
+        rows.append({"candidate": i, "input": candidate_text(kwargs, config), "validation_ll": result.best_validation,
+                     "best_epoch": result.best_epoch})
+        if len(candidates) > 1:
+            log.info("%s input candidate %d/%d (%s): %s", name, i + 1, len(candidates), rows[-1]["input"], result.reason)
+        if best is None or result.best_validation > best[3].best_validation:
+            best = (model, kwargs, config, result, i)
+    model, kwargs, config, result, kept = best
+    selection = result.reason
+    if len(candidates) > 1:
+        others = ", ".join(f"{r['input']} {r['validation_ll']:.4f}" for r in rows if r["candidate"] != kept)
+        selection += (f"; input: {rows[kept]['input']}, best validation LL of {len(rows)} input candidates "
+                      f"(others: {others})")
+        if store is not None and kept in last_state:
+            store.write(TRAINING_STATE, last_state[kept])
+    return model, kwargs, config, result, selection, rows
+
+
 def run_training(data: EditsData, settings: TrainSettings, store: ModelStore | None = None, resume: bool = False,
                  provenance: dict | None = None) -> TrainingRun:
     """Train (or search), select, score and, when `store` is given, write the model folder's files.
@@ -112,26 +190,14 @@ def run_training(data: EditsData, settings: TrainSettings, store: ModelStore | N
             "feature_normalisation": "standardise with train-split mean/std (feature_mean, feature_std)",
             "splits": {"train": len(train_data), "validation": len(val_data), "test": len(test_data)},
             "search_trials": settings.trials}
-    rows = None
+    rows, inputs = None, None
     if settings.trials:
         found = search(name, train_data, val_data, config, settings.trials, settings.kwargs)
         model, kwargs, config, result, rows, selection = (found.model, found.kwargs, found.config, found.result,
                                                           found.rows, found.reason)
     else:
-        kwargs = dict(settings.kwargs)
-        model = new_model(name, train_data, config.seed, **kwargs)
-
-        def save_best(m: SliderModel, epoch: int, val: float) -> None:
-            save_files(store, model_files(m, {**base, "train": config_dict(config)},
-                                          {"validation_ll": val, "best_epoch": epoch}))
-
-        saved = store.read(TRAINING_STATE) if store is not None and resume else None
-        if resume and saved is None:
-            log.info("no %s to resume from: starting afresh", TRAINING_STATE)
-        result = train(model, train_data, val_data, config, saved_state=saved,
-                       save_state=(lambda state: store.write(TRAINING_STATE, state)) if store else None,
-                       on_improve=save_best if store else None)
-        selection = result.reason
+        model, kwargs, config, result, selection, inputs = train_candidates(name, train_data, val_data, settings,
+                                                                           store, resume, base)
     metrics = {"validation_ll": result.best_validation, "best_epoch": result.best_epoch,
                "epochs_run": result.epochs_run, "stopped_early": result.stopped_early, "selection": selection,
                "train_seconds": result.seconds,
@@ -139,6 +205,8 @@ def run_training(data: EditsData, settings: TrainSettings, store: ModelStore | N
                "objective": OBJECTIVES[name], "validation_samples": config.val_samples, "history": result.history}
     if rows is not None:
         metrics["search"] = rows
+    if inputs is not None and len(inputs) > 1:
+        metrics["input_candidates"] = inputs
     held, curve = held_out_metrics(model, name, test_data, settings)
     metrics.update(held)
     if store is not None:

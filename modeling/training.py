@@ -1,4 +1,5 @@
-"""Training loop for every slider model: AdamW on minibatches (decoupled weight decay), early
+"""Training loop for every slider model: AdamW on minibatches (decoupled weight decay), an optional
+group-lasso proximal step on the first layers' input columns (modeling.projection), early
 stopping and model selection on a validation estimate of the predictive log-likelihood (the
 metric the models are compared on: exact for MLP/MDN, importance-sampled for the VAEs and the
 LBN), seeds, progress bar and resumable training state."""
@@ -19,7 +20,7 @@ from modeling.cluster_init import initial_cluster_targets
 from modeling.data import EditsData, FeatureNormaliser
 from modeling.metrics import predictive_log_likelihood
 from modeling.networks import SliderModel
-from modeling.projection import pca_basis
+from modeling.projection import group_soft_threshold, pca_basis
 from modeling.registry import build_model
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ class TrainConfig:
     batch_size: int = 128          # edits per minibatch (P-VAE: whole users up to about this many edits)
     lr: float = 1e-3
     weight_decay: float = 0.0      # AdamW's decoupled weight decay
+    input_penalty: float = 0.0     # group lasso on first-layer input columns, nats/edit per unit column norm
     patience: int = 10             # epochs without validation improvement before stopping
     seed: int = 0
     device: str = "cpu"
@@ -77,6 +79,28 @@ def minibatches(num_rows: int, batch_size: int, generator: torch.Generator,
             batch, size = [], 0
     if batch:
         yield torch.from_numpy(np.concatenate(batch))
+
+
+@torch.no_grad()
+def proximal_input_step(model: SliderModel, optimiser: torch.optim.Optimizer, strength: float) -> torch.Tensor:
+    """Group soft-threshold of the model's input columns after an Adam(W) step; the kept-input mask [input_dim].
+
+    The threshold of input j is strength times the step Adam takes there: lr / (sqrt(mean over the
+    group of the bias-corrected second moment) + eps), so `strength` is a penalty in nats per edit
+    per unit column norm whatever the scale of the gradients.
+    """
+    weights = model.input_weights()
+    group = optimiser.param_groups[0]
+    lr, (_, beta2), eps = group["lr"], group["betas"], group["eps"]
+    second, count = 0.0, 0
+    for w in weights:
+        state = optimiser.state.get(w, {})
+        if "exp_avg_sq" not in state:
+            return group_soft_threshold(weights, strength * lr)
+        step = float(state["step"])
+        second = second + state["exp_avg_sq"].sum(0) / (1.0 - beta2 ** step)
+        count += w.shape[0]
+    return group_soft_threshold(weights, strength * lr / (torch.sqrt(second / count) + eps))
 
 
 def validation_ll(model: SliderModel, data: EditsData, config: TrainConfig) -> float:
@@ -127,7 +151,7 @@ def train(model: SliderModel, train_data: EditsData, val_data: EditsData, config
         model.train()
         torch.manual_seed(config.seed * 100_003 + epoch)  # reparameterisation / gate noise
         gen = torch.Generator().manual_seed(config.seed * 100_003 + epoch)
-        total, count, e0 = 0.0, 0, time.perf_counter()
+        total, count, e0, kept = 0.0, 0, time.perf_counter(), None
         for idx in minibatches(len(train_data), config.batch_size, gen, users):
             d0 = time.perf_counter()
             xb = train_data.x_at(idx).to(device, non_blocking=True)
@@ -143,6 +167,8 @@ def train(model: SliderModel, train_data: EditsData, val_data: EditsData, config
             if config.grad_clip:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
             optimiser.step()
+            if config.input_penalty:
+                kept = proximal_input_step(model, optimiser, config.input_penalty)
             total += float(objective.detach().sum())
             count += len(idx)
         train_obj = total / max(count, 1)
@@ -150,6 +176,8 @@ def train(model: SliderModel, train_data: EditsData, val_data: EditsData, config
         seconds = time.perf_counter() - e0
         history.append({"epoch": epoch, "train_objective": train_obj, "validation_ll": val_obj,
                         "seconds": seconds})
+        if kept is not None:
+            history[-1]["inputs_kept"] = int(kept.sum())
         improved = val_obj > best_val
         if improved:
             best_val, best_epoch = val_obj, epoch
@@ -173,6 +201,9 @@ def train(model: SliderModel, train_data: EditsData, val_data: EditsData, config
     estimate = "exact" if model.exact_likelihood else f"{config.val_samples} importance samples"
     reason = (f"kept epoch {best_epoch}: best validation LL {best_val:.4f} nats/edit ({estimate}) "
               f"of {len(history)} epochs; {ended}")
+    if config.input_penalty and history:
+        kept_inputs = next((h.get("inputs_kept") for h in history if h["epoch"] == best_epoch), None)
+        reason += f"; input group lasso {config.input_penalty:g}: {kept_inputs} of {model.input_dim} inputs kept"
     log.debug("%s %s", type(model).__name__, reason)   # `photoedit train` prints it with the test scores
     return TrainResult(best_epoch, best_val, len(history), history, time.perf_counter() - t0,
                        data_seconds, stopped, reason)

@@ -55,7 +55,13 @@ def main(argv: list[str] | None = None) -> int:
     module = importlib.import_module(COMMANDS[command][0])
     if quiet:
         console.use_terminal()
-    return int(module.run(rest) or 0)
+    try:
+        return int(module.run(rest) or 0)
+    except Exception as exc:
+        stage = sys.modules.get("pipelines.core.stage")   # imported by every Beam stage that can raise it
+        if stage is not None and isinstance(exc, stage.StageFailed):
+            return 1          # already logged as one line; the traceback is in the log file
+        raise
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from __future__ import annotations
 import torch
 
 from rendering.colour import apply_matrix
+from rendering.tone import power
 
 CLIP_RADIUS = 1.0 / 64.0   # half-width of the clip's rounded corner, fraction of the camera white
 TOE_BLACK = 0.5            # the SDK ramp's toe radius: at most this fraction of black ...
@@ -33,17 +34,20 @@ BLACK_PER_SHADOW = 0.001   # linear black level per Shadows (Blacks) slider unit
 def rounded_relu(t: torch.Tensor, radius: torch.Tensor) -> torch.Tensor:
     """max(t, 0) with a quadratic corner of half-width `radius` (broadcastable, >= 0; 0 = hard).
 
-    (t + r)^2 / 4r on |t| < r: value and slope continuous, the shape of the SDK ramp's toe.
+    (t + r)^2 / 4r on |t| < r: value and slope continuous, the shape of the SDK ramp's toe. Written
+    without a branch: relu(t - r) + clamp(t + r, 0, 2r)^2 / 4r.
     """
-    quadratic = (t + radius).clamp(min=0.0) ** 2 / (4.0 * radius.clamp(min=1e-12))
-    return torch.where(t >= radius, t, quadratic)
+    corner = torch.minimum((t + radius).clamp(min=0.0), 2.0 * radius)
+    return (t - radius).clamp(min=0.0) + corner * corner / (4.0 * radius.clamp(min=1e-12))
 
 
 def camera_white_clip(camera_rgb: torch.Tensor, camera_white: torch.Tensor) -> torch.Tensor:
     """Camera RGB [B,3,H,W] clipped at the camera white c [B,3]: exact up to c, rounded to c (1 + 2r), then c (1 + r)."""
     c = camera_white[:, :, None, None].to(camera_rgb.dtype)
     radius = c * CLIP_RADIUS
-    return camera_rgb - rounded_relu(camera_rgb - c - radius, radius)
+    # x - rounded_relu(x - c - r, r), as min(x, c + 2r) - q^2 / 4r with q = clamp(x - c, 0, 2r)
+    over = (camera_rgb - c).clamp(min=0.0).minimum(2.0 * radius)
+    return torch.addcmul(torch.minimum(camera_rgb, c + 2.0 * radius), over, over * (-0.25 / radius))
 
 
 def scene_linear(camera_rgb: torch.Tensor, camera_white: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
@@ -78,5 +82,10 @@ def highlight_recovery(img: torch.Tensor, amount: torch.Tensor) -> torch.Tensor:
     ramp's 2^total) back below 1; one scale for all channels, so hue is kept and a clipped (neutral)
     highlight stays neutral. Identity at a = 0.
     """
-    peak = img.amax(dim=1, keepdim=True).clamp(min=0.0)
-    return img * torch.pow(1.0 + amount[:, None, None, None] * peak ** 3, -1.0 / 3.0)
+    return img * recovery_gain(img.amax(dim=1, keepdim=True), amount)
+
+
+def recovery_gain(peak: torch.Tensor, amount: torch.Tensor) -> torch.Tensor:
+    """The gain [B,1,H,W] of `highlight_recovery` from a pixel's largest channel [B,1,H,W]: (1 + a m^3)^(-1/3)."""
+    peak = peak.clamp(min=0.0)
+    return power(1.0 + amount[:, None, None, None] * (peak * peak * peak), -1.0 / 3.0)

@@ -5,8 +5,9 @@ Matrix/TRC ICC profiles (ProPhoto, sRGB, Adobe RGB, ...: the usual camera-export
 applied exactly in float: TRC curves (ICC.1:2010 curveType / parametricCurveType) then the
 D50-adapted colorant matrix to PCS XYZ, then XYZ -> linear ProPhoto. Other profiles (LUT based) go
 through LittleCMS (Pillow ImageCms) to 8-bit sRGB first. Untagged images are sRGB.
-Writing: 8-bit (PNG/JPEG/TIFF) or 16-bit (TIFF) in sRGB or ProPhoto (ROMM gamma 1.8) with an
-embedded ICC profile: LittleCMS's sRGB profile, or a ProPhoto v2 matrix/TRC profile built here.
+Writing: 8-bit (PNG/JPEG/TIFF) or 16-bit (TIFF) in sRGB or ProPhoto (ROMM gamma 1.8 with its
+linear toe below 1/512) with an embedded ICC profile: LittleCMS's sRGB profile, or a ProPhoto v2
+matrix/TRC profile built here whose tone curve is a table of that same encoding.
 `encode_image` returns bytes (Beam stages write them through FileSystems).
 """
 from __future__ import annotations
@@ -25,6 +26,7 @@ from rendering.colour import (
     WHITE_XYZ,
     XYZ_TO_PROPHOTO,
     linear_prophoto_to_srgb,
+    prophoto_decode,
     prophoto_encode,
     srgb_to_linear_prophoto,
 )
@@ -33,6 +35,7 @@ from rendering.raw import PhotoDecodeError, UnsupportedFormatError
 log = logging.getLogger(__name__)
 
 TIFF_ICC_TAG = 34675
+ICC_TRC_SIZE = 1024  # entries of the ProPhoto profile's tone-curve table
 
 
 # ------------------------------------------------------------------------------- ICC parsing
@@ -117,11 +120,22 @@ def _desc_tag(text: str) -> bytes:
     return body
 
 
+def _romm_trc() -> bytes:
+    """The ICC curveType of our ProPhoto encoding: ROMM's gamma 1.8 with its linear toe (encoded < 1/32 -> /16).
+
+    A table of ICC_TRC_SIZE entries (encoded uniform on [0, 1] -> linear), so the embedded profile
+    decodes exactly what `prophoto_encode` wrote, toe included (a single gamma would not).
+    """
+    encoded = torch.linspace(0.0, 1.0, ICC_TRC_SIZE, dtype=torch.float64)
+    table = np.round(prophoto_decode(encoded).numpy() * 65535.0).astype(">u2")
+    return b"curv" + b"\0" * 4 + struct.pack(">I", ICC_TRC_SIZE) + table.tobytes()
+
+
 def build_prophoto_icc() -> bytes:
-    """A minimal ICC v2 display profile for ProPhoto RGB (ROMM primaries, D50, gamma 1.8)."""
+    """A minimal ICC v2 display profile for ProPhoto RGB (ROMM primaries, D50, gamma 1.8 with ROMM's linear toe)."""
     pcs = WHITE_XYZ["D50"]
     matrix = PROPHOTO_TO_XYZ  # columns = D50-relative XYZ of the primaries (already PCS-adapted)
-    gamma = b"curv" + b"\0" * 4 + struct.pack(">I", 1) + struct.pack(">H", int(round(1.8 * 256))) + b"\0\0"
+    gamma = _romm_trc()
     tags = [
         (b"desc", _desc_tag("ProPhoto RGB (photoedit)")),
         (b"cprt", b"text" + b"\0" * 4 + b"No copyright, use freely\0"),
@@ -133,11 +147,14 @@ def build_prophoto_icc() -> bytes:
     table = b""
     data = b""
     offset = 128 + 4 + 12 * len(tags)
+    placed: dict[bytes, int] = {}  # identical tag bodies (the three TRCs) share one copy, as ICC allows
     for sig, body in tags:
-        while (offset + len(data)) % 4:
-            data += b"\0"
-        table += struct.pack(">4sII", sig, offset + len(data), len(body))
-        data += body
+        if body not in placed:
+            while (offset + len(data)) % 4:
+                data += b"\0"
+            placed[body] = offset + len(data)
+            data += body
+        table += struct.pack(">4sII", sig, placed[body], len(body))
     body = struct.pack(">I", len(tags)) + table + data
     size = 128 + len(body)
     header = struct.pack(">I4sI4s4s4s", size, b"lcms", 0x02100000, b"mntr", b"RGB ", b"XYZ ")

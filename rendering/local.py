@@ -8,6 +8,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from rendering.tone import power
+
 _TINY = 1e-6
 
 
@@ -16,13 +18,12 @@ def box_mean(x: torch.Tensor, radius: int) -> torch.Tensor:
     h, w = x.shape[-2:]
     out = x
     for dim, n in ((-2, h), (-1, w)):
-        c = F.pad(out.cumsum(dim), (0, 0, 1, 0) if dim == -2 else (1, 0))
+        # cumulative sums with a leading 0, extended by r copies of the first and last: window i = c[i + 2r + 1] - c[i]
+        lead, ends = ((0, 0, 1, 0), (0, 0, radius, radius)) if dim == -2 else ((1, 0), (radius, radius, 0, 0))
+        c = F.pad(F.pad(out.cumsum(dim), lead), ends, mode="replicate")
         idx = torch.arange(n, device=x.device)
-        hi = (idx + radius + 1).clamp(max=n)
-        lo = (idx - radius).clamp(min=0)
-        out = (c.index_select(dim, hi) - c.index_select(dim, lo))
-        count = (hi - lo).to(x.dtype)
-        out = out / (count.view(-1, 1) if dim == -2 else count.view(1, -1))
+        count = ((idx + radius + 1).clamp(max=n) - (idx - radius).clamp(min=0)).to(x.dtype)
+        out = (c.narrow(dim, 2 * radius + 1, n) - c.narrow(dim, 0, n)) / (count.view(-1, 1) if dim == -2 else count)
     return out
 
 
@@ -59,7 +60,7 @@ def local_tone_gain(base: torch.Tensor, shadows_ev: torch.Tensor, highlights_ev:
     """
     b = base.clamp(0.0, 1.0)
     exponent = shadows_ev[:, None, None, None] * (1.0 - b) ** 2 + highlights_ev[:, None, None, None] * b ** 2
-    return torch.pow(2.0, exponent)
+    return torch.exp2(exponent)
 
 
 def clarity_gain(lum_enc: torch.Tensor, base: torch.Tensor, amount: torch.Tensor) -> torch.Tensor:
@@ -74,6 +75,6 @@ def clarity_gain(lum_enc: torch.Tensor, base: torch.Tensor, amount: torch.Tensor
     midtone = (1.0 - (2.0 * base.clamp(0.0, 1.0) - 1.0) ** 2).clamp(min=0.0)
     boosted = lum_enc + amount[:, None, None, None] * (lum_enc - base) * (0.5 + midtone)
     ratio = boosted.clamp(min=_TINY) / lum_enc.clamp(min=_TINY)
-    return ratio.clamp(max=16.0) ** 2.2
+    return power(ratio.clamp(max=16.0), 2.2)
 
 

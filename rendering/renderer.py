@@ -3,33 +3,42 @@
 One torch function (CPU or CUDA, differentiable in the sliders), in the DNG SDK's order
 (dng_render.cpp, dng_render_task) with Camera Raw's sliders in their places:
   camera RGB --(Temperature, Tint: SDK white balance, rendering.white_balance; camera RGB clipped
-  at the camera white)--> linear ProPhoto in [0, 1]
+  at the camera white)--> linear ProPhoto in [0, 1] -> the camera profile's HueSatMap
+  (rendering.camera_profile, interpolated for the white like the matrices)
   -> exposure ramp: Exposure + BaselineExposure, Blacks ('Shadows' key) as the ramp's black
      (rendering.exposure)
   -> Recovery (over-range compression) -> Fill Light (2012: Shadows/Highlights) local gains from one
-     edge-aware base (guided filter on encoded luminance)
+     edge-aware base (guided filter on encoded luminance) -> the camera profile's LookTable
   -> ONE hue-preserving tone curve (rendering.tone): the SDK exposure tone for negative totals,
-     Brightness, Contrast and the catalog point curve (2012: Whites/Blacks levels, Contrast2012)
-  -> Clarity (on the same base, taken through the curve) -> Vibrance, Saturation (encoded domain)
+     Brightness, Contrast and the catalog point curve (2012: Whites/Blacks levels, Contrast2012);
+     a ProfileToneCurve takes the place of the default look's curve (the SDK's ACR3 default)
+  -> Clarity (the toned luminance's detail against the same colour scaled to the base's luminance
+     and toned: flat colour of any hue has none) -> Vibrance, Saturation (encoded domain)
   -> linear ProPhoto clamped to [0, 1] (encoding to files: rendering.image_io).
+For speed the per-image quantities (matrices, tone curve) are computed once per batch, every local
+gain is a one-channel plane, the tone is one per-pixel line, Clarity and Vibrance/Saturation at zero
+are skipped when no gradient is wanted, and on CPU the pixels go a few images at a time (`CHUNK_PIXELS`) so that the
+intermediates stay in cache; `benchmarks/render.py` times each `render.*` stage.
 
-Neutral sliders (all zero, as-shot white) reproduce `plain_decode` exactly; Camera Raw 2003's
+Neutral sliders (all zero, as-shot white) reproduce `plain_decode` exactly (for a DNG without a
+ProfileToneCurve: plain_decode's curve is linear); Camera Raw 2003's
 default look is Brightness 50, Contrast 25, Shadows 5 with the Medium Contrast point curve (see
 rendering.tone for the calibration against the SDK).
 """
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import torch
+from torch.profiler import record_function
 
-from rendering import tone
+from rendering import camera_profile, tone
 from rendering.colour import luminance
 from rendering.exposure import (
     exposure_ramp,
-    highlight_recovery,
+    recovery_gain,
     scene_linear,
     shadows_black,
 )
@@ -39,6 +48,8 @@ from rendering.sliders import PROCESS_2003, PROCESS_2012, SliderSpec
 from rendering.white_balance import CameraMatrices
 
 log = logging.getLogger(__name__)
+
+CHUNK_PIXELS = 1 << 18   # CPU: pixels rendered at once (a few images), so intermediates stay in cache
 
 __all__ = ["CameraMatrices", "OperatorAmounts", "operator_amounts", "render_sliders", "plain_decode",
            "PhotoRenderer", "tone_curve_luts"]
@@ -62,6 +73,10 @@ class OperatorAmounts:
     clarity: torch.Tensor       # [-1, 1]
     vibrance: torch.Tensor      # [-1, 1]
     saturation: torch.Tensor    # [-1, 1]
+
+    def rows(self, start: int, stop: int) -> "OperatorAmounts":
+        """The amounts of images start..stop-1."""
+        return OperatorAmounts(*(getattr(self, f.name)[start:stop] for f in fields(self)))
 
 
 def operator_amounts(sliders: torch.Tensor, spec: SliderSpec = PROCESS_2003) -> OperatorAmounts:
@@ -103,17 +118,41 @@ def _broadcast_camera(camera: CameraMatrices, batch: int) -> CameraMatrices:
     raise ValueError(f"camera matrices for {len(camera)} images, batch of {batch}")
 
 
-def _decode_scene(camera_rgb: torch.Tensor, camera: CameraMatrices, temperature: torch.Tensor, tint: torch.Tensor,
-                  exposure_ev: torch.Tensor, shadows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Camera RGB [B,3,H,W] -> (exposure-ramped linear ProPhoto [B,3,H,W], total EV [B]).
+@dataclass
+class SceneParams:
+    """Per-image quantities [B,...] of the scene-referred stages, computed once per batch."""
 
-    White balance matrices and camera white are computed in float64 and cast to the image dtype.
-    """
+    camera: CameraMatrices      # the images' camera matrices and profile tables
+    temperature: torch.Tensor   # [B] K, float64
+    tint: torch.Tensor          # [B] float64
+    camera_white: torch.Tensor  # [B,3] camera RGB of the rendering white (the clip level)
+    matrix: torch.Tensor        # [B,3,3] camera RGB -> linear ProPhoto
+    total_ev: torch.Tensor      # [B] Exposure + BaselineExposure
+    black: torch.Tensor         # [B] the exposure ramp's linear black
+
+    def rows(self, start: int, stop: int) -> "SceneParams":
+        """The parameters of images start..stop-1."""
+        return SceneParams(self.camera.index(list(range(start, min(stop, len(self.camera))))), *(
+            getattr(self, f.name)[start:stop] for f in fields(self)[1:]))
+
+
+def _scene_params(camera: CameraMatrices, temperature: torch.Tensor, tint: torch.Tensor,
+                  exposure_ev: torch.Tensor, shadows: torch.Tensor) -> SceneParams:
+    """White balance (float64, cast to the amounts' dtype) and exposure ramp parameters of B images."""
     t, tint = temperature.to(torch.float64), tint.to(torch.float64)
-    matrix = camera.camera_to_prophoto(t, tint)
-    img = scene_linear(camera_rgb, camera.camera_white(t, tint), matrix)
-    total = exposure_ev + camera.baseline_exposure.to(exposure_ev.dtype)
-    return exposure_ramp(img, total, shadows_black(shadows, camera.shadow_scale.to(shadows.dtype))), total
+    dtype = exposure_ev.dtype
+    return SceneParams(camera, t, tint, camera.camera_white(t, tint).to(dtype),
+                       camera.camera_to_prophoto(t, tint).to(dtype), exposure_ev + camera.baseline_exposure.to(dtype),
+                       shadows_black(shadows, camera.shadow_scale.to(dtype)))
+
+
+def _scene(camera_rgb: torch.Tensor, scene: SceneParams) -> torch.Tensor:
+    """Camera RGB [B,3,H,W] -> exposure-ramped linear ProPhoto [B,3,H,W] (rendered white 1, over-range kept)."""
+    img = scene_linear(camera_rgb, scene.camera_white, scene.matrix)
+    if scene.camera.hue_sat_map1 is not None:  # the camera profile's HueSatMap, before the exposure ramp (SDK order)
+        img = camera_profile.hue_sat_lookup(img, scene.camera.hue_sat_map(scene.temperature),
+                                            scene.camera.hue_sat_encoding)
+    return exposure_ramp(img, scene.total_ev, scene.black)
 
 
 def plain_decode(camera_rgb: torch.Tensor, camera: CameraMatrices, temperature: torch.Tensor,
@@ -125,8 +164,11 @@ def plain_decode(camera_rgb: torch.Tensor, camera: CameraMatrices, temperature: 
     """
     camera = _broadcast_camera(camera, camera_rgb.shape[0])
     zero = torch.zeros(camera_rgb.shape[0], dtype=camera_rgb.dtype, device=camera_rgb.device)
-    img, total = _decode_scene(camera_rgb, camera, temperature, tint, zero, zero)
-    return tone.rgb_tone(img, tone.tone_lut(total, zero, zero, zero, zero + 1.0))
+    scene = _scene_params(camera, temperature, tint, zero, zero)
+    img = _scene(camera_rgb, scene)
+    if camera.look_table is not None:  # the camera profile's LookTable, after the ramp (SDK order)
+        img = camera_profile.hue_sat_lookup(img.clamp(0.0, 1.0), camera.look_table, camera.look_table_encoding)
+    return tone.rgb_tone(img, tone.tone_lut(scene.total_ev, zero, zero, zero, zero + 1.0))
 
 
 def render_sliders(camera_rgb: torch.Tensor, sliders: torch.Tensor, camera: CameraMatrices,
@@ -135,7 +177,9 @@ def render_sliders(camera_rgb: torch.Tensor, sliders: torch.Tensor, camera: Came
 
     camera: CameraMatrices for B images (or 1, broadcast). tone_curve: per-image point-curve LUTs
     [B,K] on encoded [0,1] from `tone_curve_luts` (or one [K] for all); None = linear.
-    Output in [0, 1]; differentiable in `sliders` (and in the image).
+    Output in [0, 1]; differentiable in `sliders` (and in the image). The per-image quantities are
+    computed once; the pixels go through `_render_pixels` a few images at a time on CPU (see
+    CHUNK_PIXELS), all at once on other devices.
     """
     batch = camera_rgb.shape[0]
     if sliders.shape != (batch, len(spec)):
@@ -144,23 +188,86 @@ def render_sliders(camera_rgb: torch.Tensor, sliders: torch.Tensor, camera: Came
     sliders = sliders.to(device=camera_rgb.device)
     amt = operator_amounts(sliders.to(dtype), spec)
     camera = _broadcast_camera(camera, batch)
-    img, total = _decode_scene(camera_rgb, camera, sliders[:, spec.index("Temperature")],
-                               sliders[:, spec.index("Tint")], amt.exposure_ev, amt.shadows)
-    img = highlight_recovery(img, amt.recovery)
-    # One edge-aware base of encoded luminance drives Fill Light and (through the curve) Clarity.
-    base = guided_base(tone.encode(luminance(img).clamp(0.0, 1.5)))
-    fill = local_tone_gain(base, amt.fill_ev, amt.highlights_ev)
-    img = img * fill
+    scene = _scene_params(camera, sliders[:, spec.index("Temperature")], sliders[:, spec.index("Tint")],
+                          amt.exposure_ev, amt.shadows)
     point_curve = None
     if tone_curve is not None:
-        point_curve = tone_curve.to(device=img.device, dtype=dtype)
+        point_curve = tone_curve.to(device=camera_rgb.device, dtype=dtype)
         point_curve = point_curve.expand(batch, -1) if point_curve.dim() == 1 else point_curve
-    lut = tone.tone_lut(total, amt.brightness, amt.contrast, amt.black, amt.white, point_curve)
-    img = tone.rgb_tone(img, lut)
-    toned_base = tone.encode(tone.apply_tone(lut, tone.decode(base) * fill))
-    img = img * clarity_gain(tone.encode(luminance(img)), toned_base, amt.clarity)
-    enc = tone.vibrance_saturation(tone.encode(img.clamp(0.0, 1.0)), amt.vibrance, amt.saturation)
-    return tone.decode(enc.clamp(0.0, 1.0))
+    lut = tone.tone_lut(scene.total_ev, amt.brightness, amt.contrast, amt.black, amt.white, point_curve)
+    if camera.tone_curve is not None:  # the camera profile's tone curve in place of the default ACR3 curve
+        lut = camera.profile_tone(lut, spec.process)
+    step = _chunk_images(camera_rgb)
+    if step >= batch:
+        return _render_pixels(camera_rgb, scene, amt, lut)
+    return torch.cat([_render_pixels(camera_rgb[i:i + step], scene.rows(i, i + step), amt.rows(i, i + step),
+                                     lut[i:i + step]) for i in range(0, batch, step)])
+
+
+def _chunk_images(camera_rgb: torch.Tensor) -> int:
+    """Images per pixel chunk: about CHUNK_PIXELS pixels on CPU (at least one image), the whole batch elsewhere."""
+    if camera_rgb.device.type != "cpu":
+        return camera_rgb.shape[0]
+    return max(1, CHUNK_PIXELS // (camera_rgb.shape[-2] * camera_rgb.shape[-1]))
+
+
+def _active(amount: torch.Tensor) -> bool:
+    """Whether an operator with these amounts [B] must run: one is non-zero, or autograd wants their gradient."""
+    return amount.requires_grad or bool(amount.any())
+
+
+def _render_pixels(camera_rgb: torch.Tensor, scene: SceneParams, amt: OperatorAmounts,
+                   lut: torch.Tensor) -> torch.Tensor:
+    """The per-pixel stages of `render_sliders` on camera RGB [B,3,H,W] -> linear ProPhoto [B,3,H,W] in [0, 1].
+
+    Every gain is a [B,1,H,W] plane applied to all three channels, and the hue-preserving tone is
+    the per-pixel line t_lo + slope (x - lo) (rendering.tone.rgb_tone), so the three-channel image
+    is touched only by the scene stages, the tone and the colour stage.
+    """
+    with record_function("render.scene"):
+        img = _scene(camera_rgb, scene)
+    with record_function("render.local"):
+        # One edge-aware base of encoded luminance drives Fill Light and (through the curve) Clarity.
+        gain = recovery_gain(img.amax(dim=1, keepdim=True), amt.recovery)
+        lum = luminance(img) * gain
+        base = guided_base(tone.encode(lum.clamp(0.0, 1.5)))
+        gain = gain * local_tone_gain(base, amt.fill_ev, amt.highlights_ev)
+        x = (img * gain).clamp(0.0, 1.0)
+        if scene.camera.look_table is not None:  # the camera profile's LookTable, after the ramp (SDK order)
+            x = camera_profile.hue_sat_lookup(x, scene.camera.look_table, scene.camera.look_table_encoding)
+    with record_function("render.tone"):
+        hi, lo = x.amax(dim=1, keepdim=True), x.amin(dim=1, keepdim=True)
+        t_hi, t_lo = tone.apply_tone(lut, torch.cat([hi, lo], dim=1)).split(1, dim=1)
+        slope = (t_hi - t_lo) / (hi - lo).clamp(min=1e-12)
+    with record_function("render.clarity"):
+        if _active(amt.clarity):
+            gain = _clarity_gain(x, hi, lo, t_hi, t_lo, lum, base, lut, amt.clarity)
+            slope, t_lo = slope * gain, t_lo * gain
+    with record_function("render.colour"):
+        toned = torch.addcmul(t_lo - slope * lo, x, slope).clamp(0.0, 1.0)
+        if not (_active(amt.vibrance) or _active(amt.saturation)):
+            return toned
+        enc = tone.vibrance_saturation(tone.encode(toned), amt.vibrance, amt.saturation)
+        return tone.decode(enc.clamp(0.0, 1.0))
+
+
+def _clarity_gain(x: torch.Tensor, hi: torch.Tensor, lo: torch.Tensor, t_hi: torch.Tensor, t_lo: torch.Tensor,
+                  lum: torch.Tensor, base: torch.Tensor, lut: torch.Tensor, amount: torch.Tensor) -> torch.Tensor:
+    """Clarity's gain [B,1,H,W] on the toned image: its encoded luminance against the same colour at the base's.
+
+    x [B,3,H,W]: the pixels going into the tone curve, largest / smallest channel hi, lo and their
+    toned values t_hi, t_lo [B,1,H,W]; lum, base: the luminance and the encoded edge-aware base
+    the local stage saw. The hue-preserving tone keeps where the luminance sits between a pixel's
+    smallest and largest channel, so both luminances come from the toned channel ends: the pixel's,
+    and those of the pixel scaled to the base's luminance. A flat patch (base = its luminance) of any
+    colour has no detail, so Clarity leaves it alone.
+    """
+    share = ((luminance(x) - lo) / (hi - lo).clamp(min=1e-12)).clamp(0.0, 1.0)
+    scale = tone.decode(base) / lum.clamp(1e-6, 1.5)
+    b_hi, b_lo = tone.apply_tone(lut, torch.cat([hi, lo], dim=1) * scale).split(1, dim=1)
+    toned = tone.encode(t_lo + (t_hi - t_lo) * share)
+    toned_base = tone.encode(b_lo + (b_hi - b_lo) * share)
+    return clarity_gain(toned, toned_base, amount)
 
 
 def tone_curve_luts(tone_curves: list | None, count: int) -> np.ndarray | None:

@@ -8,9 +8,15 @@ the DNG SDK's dng_temperature.cpp / dng_color_spec.cpp (read, not copied):
 - The two calibration matrices are interpolated linearly in inverse CCT (mired) of the white,
   clamped to the calibration illuminants' temperatures.
 - Camera neutral of a white = ColorMatrix(white) * XYZ(white), normalised to max 1.
+- The matrices as the SDK's profile holds them (dng_camera_profile.cpp NormalizeColorMatrix,
+  SetForwardMatrix): each ColorMatrix scaled so that max(CM . D50) = 1 (unless already within 1 %)
+  and rounded to 1e-4, each ForwardMatrix rounded to 1e-4 and then scaled by rows so camera
+  (1, 1, 1) maps to D50. A single calibration (no ColorMatrix2, or unknown / equal illuminant
+  temperatures) uses ColorMatrix1 / ForwardMatrix1 only; with two, a profile with only one
+  ForwardMatrix (1 or 2) uses it at every white.
 - Camera -> XYZ(D50): with ForwardMatrix, FM * diag(1 / reference neutral) * inverse(AB * CC);
   otherwise inverse(ColorMatrix * Bradford(D50 -> white)), scaled so PCS white is reached when the
-  first camera channel saturates.
+  first camera channel saturates; the Bradford cone gains are limited to [0.1, 10] (MapWhiteMatrix).
 - As-shot white from AsShotNeutral: iterate neutral -> xy (SDK NeutralToXY, 30 passes).
 
 The per-image matrix maths for a Temperature/Tint (`camera_to_prophoto`) is torch and
@@ -24,9 +30,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from rendering import camera_profile
 from rendering.colour import BRADFORD, WHITE_XY, WHITE_XYZ, XYZ_TO_PROPHOTO
+from rendering.tone import TONE_LUT_SIZE
 
 TINT_SCALE = -3000.0
+BRADFORD_GAIN_MIN, BRADFORD_GAIN_MAX = 0.1, 10.0   # the SDK's limits on the Bradford cone gains
+MATRIX_ROUNDING = 10000.0                          # the SDK rounds profile matrices to 1e-4
+COLOR_MATRIX_TOLERANCE = 0.01                      # NormalizeColorMatrix leaves max(CM . D50) within 1 % of 1
 
 # Robertson isotemperature lines: (reciprocal megakelvin, u, v, slope dv/du of the line).
 # Data: Wyszecki & Stiles, Color Science 2nd ed., table 1(3.11), p. 228 (the table the DNG SDK uses).
@@ -135,10 +146,15 @@ def _xy_to_xyz(xy: torch.Tensor) -> torch.Tensor:
 
 
 def _bradford(src_xyz: torch.Tensor, dst_xyz: torch.Tensor) -> torch.Tensor:
-    """Per-image Bradford adaptation matrices [B,3,3] from white XYZ [B,3] to white XYZ [B,3]."""
+    """Per-image Bradford adaptation matrices [B,3,3] from white XYZ [B,3] to white XYZ [B,3].
+
+    As the SDK's MapWhiteMatrix: negative cone responses count as 0 and each gain is pinned to
+    [0.1, 10] (10 where the source response is 0).
+    """
     m = torch.as_tensor(BRADFORD, dtype=src_xyz.dtype, device=src_xyz.device)
-    gain = (dst_xyz @ m.T) / (src_xyz @ m.T)
-    return torch.linalg.inv(m) @ torch.diag_embed(gain) @ m
+    src, dst = (src_xyz @ m.T).clamp(min=0.0), (dst_xyz @ m.T).clamp(min=0.0)
+    gain = torch.where(src > 0, dst / torch.where(src > 0, src, torch.ones_like(src)), torch.full_like(src, 10.0))
+    return torch.linalg.inv(m) @ torch.diag_embed(gain.clamp(BRADFORD_GAIN_MIN, BRADFORD_GAIN_MAX)) @ m
 
 
 def interpolation_weight(temperature: torch.Tensor, t1: torch.Tensor, t2: torch.Tensor) -> torch.Tensor:
@@ -157,15 +173,70 @@ def interpolation_weight(temperature: torch.Tensor, t1: torch.Tensor, t2: torch.
     return torch.where(valid, g, torch.ones_like(g))
 
 
+def _round(m: np.ndarray) -> np.ndarray:
+    """Round to 1e-4, halves away from zero (SDK dng_matrix::Round with Round_int32)."""
+    return np.trunc(m * MATRIX_ROUNDING + np.copysign(0.5, m)) / MATRIX_ROUNDING
+
+
+def normalize_color_matrix(m: np.ndarray, rounded: bool = True) -> np.ndarray:
+    """XYZ -> camera ColorMatrix [3,3] scaled so max(CM . D50) = 1 (unless within 1 %), rounded to 1e-4 (SDK)."""
+    m = np.asarray(m, dtype=np.float64)
+    peak = float((m @ WHITE_XYZ["D50"]).max())
+    if peak > 0.0 and abs(peak - 1.0) > COLOR_MATRIX_TOLERANCE:
+        m = m / peak
+    return _round(m) if rounded else m
+
+
+def normalize_forward_matrix(fm: np.ndarray, rounded: bool = True) -> np.ndarray:
+    """ForwardMatrix [3,3] rounded to 1e-4, rows then scaled so camera (1,1,1) maps to D50 (NormalizeForwardMatrix)."""
+    fm = _round(np.asarray(fm, dtype=np.float64)) if rounded else np.asarray(fm, dtype=np.float64)
+    xyz = fm @ np.ones(3)
+    if np.any(xyz <= 0):
+        return fm
+    return np.diag(WHITE_XYZ["D50"] / xyz) @ fm
+
+
+def is_dual_calibration(profile) -> bool:
+    """Whether the SDK interpolates two calibrations: ColorMatrix2 present, both illuminant CCTs known and different."""
+    t1, t2 = illuminant_temperature(profile.illuminant1), illuminant_temperature(profile.illuminant2)
+    return profile.color_matrix2 is not None and t1 > 0 and t2 > 0 and t1 != t2
+
+
+def sdk_calibration(profile) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None,
+                                      np.ndarray, np.ndarray]:
+    """A CameraProfile's matrices as the SDK's dng_color_spec holds them (numpy, [3,3] each).
+
+    Returns (AB*CC1*CM1, AB*CC2*CM2, FM1, FM2, AB*CC1, AB*CC2) with the colour matrices normalised
+    and the forward matrices rounded and normalised (None when absent). A single calibration repeats
+    the first set; with two, a missing forward matrix is the other one (the SDK uses whichever exists).
+    `profile.round_matrices` False skips the 1e-4 rounding (the exact linear-ProPhoto identity profile).
+    """
+    rounded = profile.round_matrices
+    balance = np.diag(profile.analog_balance)
+    ab_cc1 = balance @ profile.camera_calibration1
+    cm1 = ab_cc1 @ normalize_color_matrix(profile.color_matrix1, rounded)
+    fm1 = None if profile.forward_matrix1 is None else normalize_forward_matrix(profile.forward_matrix1, rounded)
+    if not is_dual_calibration(profile):
+        return cm1, cm1, fm1, fm1, ab_cc1, ab_cc1
+    ab_cc2 = balance @ profile.camera_calibration2
+    cm2 = ab_cc2 @ normalize_color_matrix(profile.color_matrix2, rounded)
+    fm2 = None if profile.forward_matrix2 is None else normalize_forward_matrix(profile.forward_matrix2, rounded)
+    return cm1, cm2, fm1 if fm1 is not None else fm2, fm2 if fm2 is not None else fm1, ab_cc1, ab_cc2
+
+
 @dataclass
 class CameraMatrices:
     """Per-image DNG colour calibration as torch tensors, batched over B images.
 
-    color_matrix1/2 [B,3,3] XYZ -> camera (already AB * CC * ColorMatrix as the SDK folds them),
+    color_matrix1/2 [B,3,3] XYZ -> camera (AB * CC * normalised ColorMatrix as the SDK folds them),
     forward_matrix1/2 [B,3,3] (zeros when absent; `has_forward` [B] bool), reference calibration
     ab_cc1/2 [B,3,3] = diag(AnalogBalance) * CameraCalibration, temperature1/2 [B] (K, 0 unknown),
-    baseline_exposure [B] (EV, added to the Exposure slider by the exposure ramp) and shadow_scale
-    [B] (ShadowScale, scales the Blacks slider).
+    baseline_exposure [B] (EV: BaselineExposure + the profile's BaselineExposureOffset, added to the
+    Exposure slider by the exposure ramp) and shadow_scale [B] (ShadowScale, scales the Blacks slider).
+    The camera profile's tables (rendering.camera_profile), None when no image has one:
+    hue_sat_map1/2 [B,V,H,S,3] (ProfileHueSatMapData1/2; identity rows for images without),
+    look_table [B,V,H,S,3], their value encodings (0 linear, 1 sRGB), and tone_curve [B,K]
+    (ProfileToneCurve sampled like rendering.tone.tone_lut) with has_tone_curve [B] bool.
     """
 
     color_matrix1: torch.Tensor
@@ -179,36 +250,35 @@ class CameraMatrices:
     temperature2: torch.Tensor
     baseline_exposure: torch.Tensor
     shadow_scale: torch.Tensor
+    hue_sat_map1: torch.Tensor | None = None
+    hue_sat_map2: torch.Tensor | None = None
+    hue_sat_encoding: int = 0
+    look_table: torch.Tensor | None = None
+    look_table_encoding: int = 0
+    tone_curve: torch.Tensor | None = None
+    has_tone_curve: torch.Tensor | None = None
 
     @classmethod
     def from_profiles(cls, profiles: list, device: str | torch.device = "cpu",
                       dtype: torch.dtype = torch.float64) -> "CameraMatrices":
         """Stack CameraProfile objects (rendering.raw) into batched tensors on `device`."""
-        def stack(get) -> torch.Tensor:
-            return torch.as_tensor(np.stack([np.asarray(get(p), dtype=np.float64) for p in profiles]),
-                                   dtype=torch.float64)
+        def stack(values) -> torch.Tensor:
+            return torch.as_tensor(np.stack([np.asarray(v, dtype=np.float64) for v in values]), dtype=torch.float64)
+        calibrations = [sdk_calibration(p) for p in profiles]
         zeros = np.zeros((3, 3))
-        cm1 = stack(lambda p: np.diag(p.analog_balance) @ p.camera_calibration1 @ p.color_matrix1)
-        cm2 = stack(lambda p: np.diag(p.analog_balance) @ p.camera_calibration2 @ p.color_matrix2
-                    if p.color_matrix2 is not None else
-                    np.diag(p.analog_balance) @ p.camera_calibration1 @ p.color_matrix1)
+        column = lambda i: [c[i] if c[i] is not None else zeros for c in calibrations]  # noqa: E731
         out = cls(
-            color_matrix1=cm1, color_matrix2=cm2,
-            forward_matrix1=stack(lambda p: _normalised_forward(p.forward_matrix1)
-                                  if p.forward_matrix1 is not None else zeros),
-            forward_matrix2=stack(lambda p: _normalised_forward(p.forward_matrix2)
-                                  if p.forward_matrix2 is not None else
-                                  (_normalised_forward(p.forward_matrix1)
-                                   if p.forward_matrix1 is not None else zeros)),
-            has_forward=torch.tensor([p.forward_matrix1 is not None for p in profiles]),
-            ab_cc1=stack(lambda p: np.diag(p.analog_balance) @ p.camera_calibration1),
-            ab_cc2=stack(lambda p: np.diag(p.analog_balance) @ (p.camera_calibration2
-                         if p.color_matrix2 is not None else p.camera_calibration1)),
-            temperature1=stack(lambda p: illuminant_temperature(p.illuminant1)),
-            temperature2=stack(lambda p: illuminant_temperature(p.illuminant2)
-                               if p.color_matrix2 is not None else 0.0),
-            baseline_exposure=stack(lambda p: p.baseline_exposure),
-            shadow_scale=stack(lambda p: p.shadow_scale),
+            color_matrix1=stack(column(0)), color_matrix2=stack(column(1)),
+            forward_matrix1=stack(column(2)), forward_matrix2=stack(column(3)),
+            has_forward=torch.tensor([c[2] is not None for c in calibrations]),
+            ab_cc1=stack(column(4)), ab_cc2=stack(column(5)),
+            temperature1=stack([illuminant_temperature(p.illuminant1) for p in profiles]),
+            temperature2=stack([illuminant_temperature(p.illuminant2) if is_dual_calibration(p) else 0.0
+                                for p in profiles]),
+            baseline_exposure=stack([p.baseline_exposure + p.baseline_exposure_offset
+                                     for p in profiles]),
+            shadow_scale=stack([p.shadow_scale for p in profiles]),
+            **_profile_tables(profiles),
         )
         return out.to(device, dtype)
 
@@ -216,7 +286,9 @@ class CameraMatrices:
         """Copy onto a device (and floating dtype)."""
         kw = {}
         for name, value in self.__dict__.items():
-            if value.dtype == torch.bool:
+            if not torch.is_tensor(value):
+                kw[name] = value
+            elif value.dtype == torch.bool:
                 kw[name] = value.to(device)
             else:
                 kw[name] = value.to(device=device, dtype=dtype or value.dtype)
@@ -228,7 +300,23 @@ class CameraMatrices:
     def index(self, idx: torch.Tensor | list[int]) -> "CameraMatrices":
         """Select/repeat images: a new CameraMatrices with rows `idx`."""
         idx = torch.as_tensor(idx, device=self.color_matrix1.device, dtype=torch.long)
-        return CameraMatrices(**{k: v[idx] for k, v in self.__dict__.items()})
+        return CameraMatrices(**{k: v[idx] if torch.is_tensor(v) else v for k, v in self.__dict__.items()})
+
+    def hue_sat_map(self, temperature: torch.Tensor) -> torch.Tensor | None:
+        """The profile's HueSatMap [B,V,H,S,3] for whites of CCT `temperature` [B] (K), or None (HueSatMapForWhite)."""
+        if self.hue_sat_map1 is None:
+            return None
+        g = interpolation_weight(temperature.to(self.temperature1.dtype), self.temperature1, self.temperature2)
+        return camera_profile.interpolate_tables(self.hue_sat_map1, self.hue_sat_map2, g)
+
+    def profile_tone(self, lut: torch.Tensor, process: str) -> torch.Tensor:
+        """Render tone curves [B,K] with the profile's ProfileToneCurve in place of `process`'s default curve.
+
+        Images without a profile curve keep `lut`; see rendering.camera_profile.profile_tone.
+        """
+        curve = self.tone_curve.to(lut.dtype)
+        default = camera_profile.default_tone_lut(process, lut.dtype, lut.device).expand_as(lut)
+        return torch.where(self.has_tone_curve[:, None], camera_profile.profile_tone(lut, curve, default), lut)
 
     def _calibration(self, temperature: torch.Tensor, tint: torch.Tensor):
         """White XYZ [B,3] and the calibrations interpolated for it: colour, forward, AB*CC matrices [B,3,3]."""
@@ -280,15 +368,6 @@ def _camera_neutral(color_matrix: torch.Tensor, white_xyz: torch.Tensor) -> torc
     return (neutral / neutral.amax(dim=-1, keepdim=True)).clamp(0.001, 1.0)
 
 
-def _normalised_forward(fm: np.ndarray) -> np.ndarray:
-    """Scale a ForwardMatrix's rows so camera white (1,1,1) maps exactly to D50 (SDK NormalizeForwardMatrix)."""
-    fm = np.asarray(fm, dtype=np.float64)
-    xyz = fm @ np.ones(3)
-    if np.any(xyz <= 0):
-        return fm
-    return np.diag(WHITE_XYZ["D50"] / xyz) @ fm
-
-
 def neutral_to_xy(profile, neutral: np.ndarray, passes: int = 30) -> np.ndarray:
     """Camera neutral [3] -> white xy [2], iterating xy -> interpolated ColorMatrix (SDK method)."""
     neutral = np.asarray(neutral, dtype=np.float64)
@@ -306,13 +385,54 @@ def neutral_to_xy(profile, neutral: np.ndarray, passes: int = 30) -> np.ndarray:
 
 
 def profile_color_matrix(profile, xy: np.ndarray) -> np.ndarray:
-    """Interpolated XYZ -> camera matrix (AB * CC * CM) of a CameraProfile for white xy (numpy)."""
+    """Interpolated XYZ -> camera matrix (AB * CC * normalised CM) of a CameraProfile for white xy (numpy)."""
     temperature, _ = xy_to_temperature_tint(xy)
-    cm1 = np.diag(profile.analog_balance) @ profile.camera_calibration1 @ profile.color_matrix1
-    if profile.color_matrix2 is None:
+    cm1, cm2 = sdk_calibration(profile)[:2]
+    if not is_dual_calibration(profile):
         return cm1
-    cm2 = np.diag(profile.analog_balance) @ profile.camera_calibration2 @ profile.color_matrix2
     g = float(interpolation_weight(torch.tensor([temperature], dtype=torch.float64),
                                    torch.tensor([illuminant_temperature(profile.illuminant1)], dtype=torch.float64),
                                    torch.tensor([illuminant_temperature(profile.illuminant2)], dtype=torch.float64))[0])
     return g * cm1 + (1.0 - g) * cm2
+
+
+def _profile_tables(profiles: list) -> dict:
+    """The batch's HueSatMap / LookTable / tone-curve tensors for CameraMatrices (identity rows where absent)."""
+    out: dict = {}
+    if any(p.hue_sat_map1 is not None for p in profiles):
+        maps1 = _same_shape([p.hue_sat_map1 for p in profiles], "HueSatMap")
+        maps2 = [m if p.hue_sat_map2 is None else p.hue_sat_map2 for p, m in zip(profiles, maps1)]
+        out.update(hue_sat_map1=_table_tensor(maps1), hue_sat_map2=_table_tensor(_same_shape(maps2, "HueSatMap")),
+                   hue_sat_encoding=_one_encoding([p.hue_sat_encoding for p in profiles if p.hue_sat_map1 is not None]))
+    if any(p.look_table is not None for p in profiles):
+        out.update(look_table=_table_tensor(_same_shape([p.look_table for p in profiles], "LookTable")),
+                   look_table_encoding=_one_encoding([p.look_table_encoding for p in profiles
+                                                      if p.look_table is not None]))
+    if any(p.tone_curve is not None for p in profiles):
+        identity = np.linspace(0.0, 1.0, TONE_LUT_SIZE) ** 2
+        curves = [identity if p.tone_curve is None else camera_profile.spline_tone_lut(p.tone_curve) for p in profiles]
+        out.update(tone_curve=torch.as_tensor(np.stack(curves), dtype=torch.float64),
+                   has_tone_curve=torch.tensor([p.tone_curve is not None for p in profiles]))
+    return out
+
+
+def _same_shape(tables: list, name: str) -> list:
+    """Tables [V,H,S,3] (None = identity) of one batch; they must share their divisions."""
+    shape = next(t.shape for t in tables if t is not None)
+    if any(t is not None and t.shape != shape for t in tables):
+        shapes = [None if t is None else t.shape for t in tables]
+        raise ValueError(f"{name}s of different divisions in one batch: {shapes}")
+    identity = np.zeros(shape, dtype=np.float32)
+    identity[..., 1:] = 1.0
+    return [identity if t is None else t for t in tables]
+
+
+def _table_tensor(tables: list) -> torch.Tensor:
+    return torch.as_tensor(np.stack(tables), dtype=torch.float64)
+
+
+def _one_encoding(encodings: list[int]) -> int:
+    """The one table encoding of a batch (0 linear, 1 sRGB)."""
+    if len(set(encodings)) > 1:
+        raise ValueError(f"table encodings differ within one batch: {sorted(set(encodings))}")
+    return int(encodings[0])

@@ -1,8 +1,9 @@
 """`photoedit demo`: the whole pipeline on a sample it generates itself, on Beam's in-process runner.
 
 sample (FiveK-shaped tree: DNGs, Lightroom catalog, expert TIFFs) -> ingest -> augment -> features
-(VGG-16 with RANDOM weights) -> train the five models -> evaluate-models (LL, JSD) -> evaluate (LAB
-error of re-rendered proposals) -> report. Restartable: a rerun skips stages already done with the
+(VGG-16 with RANDOM weights) -> train the five models (--seeds training seeds each) -> evaluate-models
+(LL, JSD: mean ± s.d. over seeds) -> evaluate (LAB error of re-rendered proposals, P = 20 and 3, and the
+feature-blind floor) -> report. Restartable: a rerun skips stages already done with the
 same settings (markers in OUT/_stages/) unless --force.
 """
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pipelines.core.console import configure_logging
 from pipelines.core.layout import DatasetLayout
 
 log = logging.getLogger(__name__)
+DEFAULT_DEMO_SEEDS = 3   # Table 1 over >= 3 training seeds
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -30,8 +32,9 @@ def _parser() -> argparse.ArgumentParser:
         description="The whole pipeline end to end on a sample it generates: photoedit sample (FiveK-shaped "
                     "tree under OUT/fivek: DNGs, Lightroom catalog, expert TIFFs) -> ingest -> augment -> "
                     "features (VGG-16 with RANDOM weights: the features are meaningless, the plumbing is real) "
-                    "-> train MLP, MDN, LBN, CGM-VAE, P-VAE -> evaluate-models (LL, JSD) -> evaluate (LAB error "
-                    "of re-rendered proposals vs the experts) -> report (OUT/report/index.html). A rerun "
+                    "-> train MLP, MDN, LBN, CGM-VAE, P-VAE (--seeds training seeds each) -> evaluate-models (LL, "
+                    "JSD, mean ± s.d. over seeds) -> evaluate (LAB error of re-rendered proposals vs the experts, "
+                    "P = 20 and P = 3, and the feature-blind floor) -> report (OUT/report/index.html). A rerun "
                     "skips stages already done with the same settings (markers in OUT/_stages/) unless --force.",
         epilog="Real data: see README, 'Real data' -- photoedit ingest --fivek <folder holding raw_photos/> "
                "then augment, features --weights <vgg16_weights_tf_dim_ordering_tf_kernels.h5>, train, "
@@ -41,6 +44,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--users", type=int, default=8, help="casual users with their own edits (default 8)")
     p.add_argument("--size", type=int, default=128, help="long side of rendered images in px (default 128)")
     p.add_argument("--epochs", type=int, default=30, help="training epochs per model (default 30)")
+    p.add_argument("--seeds", type=int, default=DEFAULT_DEMO_SEEDS,
+                   help="training seeds per model, for Table 1's mean ± s.d. over seeds (default %(default)s)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--force", action="store_true", help="rerun every stage even if done")
     p.add_argument("--verbose", action="store_true", help="every log line, Beam's, TensorFlow's and the workers' too")
@@ -58,12 +63,13 @@ class DemoConfig:
     epochs: int = 30
     seed: int = 0
     force: bool = False
+    seeds: int = DEFAULT_DEMO_SEEDS
 
     def __post_init__(self) -> None:
         if self.photos < 10:
             raise ValueError(f"--photos must be at least 10 (train, validation and test splits), got {self.photos}")
-        if self.size < 16 or self.epochs < 1 or self.users < 0:
-            raise ValueError("--size must be >= 16, --epochs >= 1, --users >= 0")
+        if self.size < 16 or self.epochs < 1 or self.users < 0 or self.seeds < 1:
+            raise ValueError("--size must be >= 16, --epochs >= 1, --users >= 0, --seeds >= 1")
 
     @property
     def root(self) -> str:
@@ -103,8 +109,9 @@ def demo_stages(config: DemoConfig, beam_args: Sequence[str]) -> list[Stage]:
     def train(name: str) -> None:
         settings = TrainSettings(name, train_command.model_kwargs(name),
                                  TrainConfig(epochs=config.epochs, patience=8, seed=seed, progress=False))
-        _, result = train_command.train_model(train_command.TrainRequest(dataset=root, settings=settings))
-        log.info("%s", result.splitlines()[0])
+        _, result = train_command.train_model(train_command.TrainRequest(dataset=root, settings=settings,
+                                                                         seeds=config.seeds))
+        log.info("%s", result.splitlines()[-1])
 
     def compare() -> None:
         _, table = evaluate_models.compare_models(evaluate_models.EvaluateModelsConfig(dataset=root, seed=seed))
@@ -112,11 +119,13 @@ def demo_stages(config: DemoConfig, beam_args: Sequence[str]) -> list[Stage]:
 
     def evaluate_lab() -> None:
         experts = evaluate.resolve_experts(layout, "auto")
-        measure = evaluate.EvaluateConfig(experts=tuple(experts), size=config.size, seed=seed)
+        measure = evaluate.EvaluateConfig(experts=tuple(experts), size=config.size, seed=seed,
+                                          few_proposals=evaluate.few_proposals(None, len(experts), 20))
         evaluate.run_job(evaluate.EvaluateJobConfig(
-            dataset=root, models=tuple(evaluate.model_folders(layout, MODEL_ORDER)), measure=measure), beam_args)
+            dataset=root, models=tuple(evaluate.model_folders(layout, MODEL_ORDER)), measure=measure,
+            floor=evaluate.fit_floor_spec(root, seed)), beam_args)
 
-    epochs = {"epochs": config.epochs, "seed": seed}
+    epochs = {"epochs": config.epochs, "seed": seed, "seeds": config.seeds}
     return [
         Stage("sample", {"photos": config.photos, "users": config.users, "seed": seed}, sample),
         Stage("ingest", {}, lambda: ingest.run_job(ingest.IngestJobConfig(fivek=config.fivek, out=root), beam_args)),
@@ -177,7 +186,7 @@ def run(argv: list[str] | None = None) -> int:
     args, beam_args = parser.parse_known_args(argv)
     try:
         config = DemoConfig(out=args.out, photos=args.photos, users=args.users, size=args.size,
-                            epochs=args.epochs, seed=args.seed, force=args.force)
+                            epochs=args.epochs, seed=args.seed, force=args.force, seeds=args.seeds)
     except ValueError as exc:
         parser.error(str(exc))
     configure_logging(args.verbose, DatasetLayout(config.root).logs, "demo")

@@ -12,11 +12,15 @@ log = logging.getLogger(__name__)
 
 
 def _size(text: str) -> tuple[int, int]:
-    """'192x128' -> (192, 128)."""
+    """'192x128' -> (192, 128); a single width '384' -> (384, 256), the 3:2 aspect of FiveK's cameras."""
     try:
+        if "x" not in text.lower():
+            w = int(text)
+            return w, 2 * round(w / 3)
         w, h = (int(v) for v in text.lower().split("x"))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"size must be WxH, e.g. 192x128, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"size must be WxH or a width W (3:2), e.g. 192x128 or 384, "
+                                         f"got {text!r}") from None
     return w, h
 
 
@@ -36,10 +40,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--users", type=int, default=0,
                         help="casual users to add as collection set 'Users' (u001, ...), each editing "
                              f"{USERS_PER_PHOTOS[0]}-{USERS_PER_PHOTOS[1]} photos in one preferred style")
-    parser.add_argument("--size", type=_size, default=(192, 128), help="DNG size WxH in px (even), default 192x128")
+    parser.add_argument("--size", type=_size, default=(192, 128),
+                        help="DNG size WxH in px (even), or a width W for a 3:2 landscape DNG (384 -> 384x256); "
+                             "default 192x128")
     parser.add_argument("--no-raws", dest="raws", action="store_false",
                         help="write the catalog and metadata only (no DNGs, no TIFF renditions): for "
                              "`photoedit ingest --no-raw-check` benchmarks")
+    parser.add_argument("--no-expert-renditions", dest="renditions", action="store_false",
+                        help="write the DNGs but not the experts' tiff16_a..e/ TIFFs (saves disk and time at "
+                             "scale; `photoedit evaluate` renders its references from the sliders by default, "
+                             "only --reference tiff needs them)")
     parser.add_argument("--verbose", action="store_true", help="every log line")
     return parser
 
@@ -50,7 +60,8 @@ def run(argv: list[str] | None = None) -> int:
     configure_logging(args.verbose, os.path.join(os.path.abspath(args.out), "_logs"), "sample")
     try:
         summary = generate_sample(os.path.abspath(args.out), photos=args.photos, seed=args.seed,
-                                  users=args.users, size=args.size, raws=args.raws)
+                                  users=args.users, size=args.size, raws=args.raws,
+                                  renditions=args.renditions)
     except (FileExistsError, ValueError) as exc:
         log.error("sample: %s", exc)
         return 1

@@ -1,8 +1,10 @@
 """`photoedit train`: fit one slider model on a dataset's features and edits (one machine, torch on CPU
-or CUDA), select it on validation LL, score the test split and write <dataset>/models/<name>/."""
+or CUDA) for each of K training seeds, select each on validation LL, score the test split and write
+<dataset>/models/<name>/seed-<s>/."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import sys
 from dataclasses import dataclass
@@ -16,9 +18,10 @@ from modeling.train_run import TrainingRun, TrainSettings, run_training
 from modeling.training import TrainConfig
 from pipelines.core.console import configure_logging, local_log_dir
 from pipelines.core.layout import DatasetLayout
-from pipelines.core.model_store import ModelFolder, read_edits
+from pipelines.core.model_store import read_edits, seed_folder, seed_folders, staged_model_folder
 
 log = logging.getLogger(__name__)
+DEFAULT_SEEDS = 3   # the issue's >= 3 training seeds behind every Table-1 figure
 
 TRAIN_HELP = """\
 Trains one model of Saeedi et al. (AISTATS 2018) on <dataset>/features + <dataset>/variant_edits
@@ -26,10 +29,12 @@ Trains one model of Saeedi et al. (AISTATS 2018) on <dataset>/features + <datase
 statistics (optionally projected onto their top principal components, --projection-dim).
 AdamW on minibatches, early stopping and selection on the validation predictive log-likelihood
 (exact for MLP/MDN, importance-sampled for the VAEs and the LBN), best epoch kept.
-Writes <out>/checkpoint.pt (state dict), config.json (class, kwargs, feature stats), metrics.json
+Trains --seeds K models, seeds --seed .. --seed + K - 1 (initialisation, batches, noise), into
+<out>/seed-<s>/ each (evaluate-models reports mean +- s.d. over them). Each folder holds
+checkpoint.pt (state dict), config.json (class, kwargs, feature stats), metrics.json
 (which epoch / setting was kept and why, test LL +- s.e. over photos, JSD +- s.e., slider error),
 training_state.pt (for --resume) and, for the P-VAE, personalisation.json. --search trains
---trials settings of the model's space (width, depth, input dropout, projection, weight decay;
+--trials settings per seed of the model's space (width, depth, input dropout, projection, weight decay;
 MDN: components; VAEs: latent dim {2, 20} x clusters {1, 3, 5, 10}), the same budget for every
 model, and keeps the best validation LL."""
 
@@ -42,31 +47,63 @@ class TrainRequest:
     settings: TrainSettings
     out: str | None = None       # default <dataset>/models/<model>
     resume: bool = False
+    seeds: int = 1               # training seeds settings.config.seed, +1, ..., one folder each
 
     def __post_init__(self) -> None:
         if self.settings.model not in MODELS:
             raise ValueError(f"unknown model {self.settings.model!r}; known: {', '.join(MODEL_ORDER)}")
+        if self.seeds < 1:
+            raise ValueError(f"--seeds must be at least 1, got {self.seeds}")
 
     @property
     def folder(self) -> str:
         return self.out or DatasetLayout(self.dataset).model_dir(self.settings.model)
 
+    @property
+    def seed_values(self) -> list[int]:
+        """The training seeds, first settings.config.seed."""
+        return [self.settings.config.seed + k for k in range(self.seeds)]
 
-def train_model(request: TrainRequest) -> tuple[TrainingRun, str]:
-    """Train (or search), select, score and write the model folder: (the run, a one-line result).
 
-    FileNotFoundError / ValueError on a missing or unusable dataset.
-    """
-    run = run_training(read_edits(request.dataset), request.settings, store=ModelFolder(request.folder),
-                       resume=request.resume and not request.settings.trials,
-                       provenance={"dataset": request.dataset})
+def result_line(name: str, seed: int, run: TrainingRun, bins: int) -> str:
+    """One line per trained seed: how the model was kept and its test LL / JSD (± s.e. over photos)."""
     held = run.metrics
-    line = f"{request.settings.model}: {run.selection}"
+    line = f"{name} seed {seed}: {run.selection}"
     if "test_ll" in held:
         line += (f"; test LL {held['test_ll']:.3f} ± {held['test_ll_se']:.3f} nats/edit "
                  f"(S={held['test_ll_num_samples']}); JSD {held['test_jsd']:.4f} ± {held['test_jsd_se']:.4f} "
-                 f"({request.settings.jsd_bins} bins, log2)")
-    return run, f"{line}\nmodel written to {request.folder}"
+                 f"({bins} bins, log2)")
+    return line
+
+
+def train_model(request: TrainRequest) -> tuple[list[TrainingRun], str]:
+    """Train (or search), select, score and write one folder per seed: (the runs in seed order, result lines).
+
+    FileNotFoundError / ValueError on a missing or unusable dataset.
+    """
+    data = read_edits(request.dataset)
+    seeds = request.seed_values
+    found = seed_folders(request.folder)
+    if found and found[0][0] is None:
+        log.warning("train: %s holds a model of the layout before seeds; the seed-<s>/ folders written now take "
+                    "precedence over it", request.folder)
+    others = [s for s, _ in found if s is not None and s not in seeds]
+    if others:
+        log.warning("train: %s also holds seed(s) %s from an earlier run; evaluate-models compares every seed "
+                    "folder, so delete those to leave them out", request.folder, ", ".join(map(str, others)))
+    runs, lines = [], []
+    for seed in seeds:
+        settings = dataclasses.replace(request.settings,
+                                       config=dataclasses.replace(request.settings.config, seed=seed))
+        folder = seed_folder(request.folder, seed)
+        with staged_model_folder(folder, resume=request.resume) as store:   # replaced only when it finished
+            run = run_training(data, settings, store=store, resume=request.resume and not settings.trials,
+                               provenance={"dataset": request.dataset, "training_seed": seed})
+        runs.append(run)
+        lines.append(result_line(settings.model, seed, run, settings.jsd_bins))
+        log.info("%s", lines[-1])
+    where = ", ".join(f"seed-{s}" for s in seeds)
+    return runs, "\n".join(lines + [f"model written to {request.folder} ({where})"])
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -88,10 +125,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="project features onto this many principal components, 0 = none (default %(default)s)")
     p.add_argument("--val-samples", type=int, default=TrainConfig.val_samples,
                    help="importance samples of the validation LL for VAEs / LBN (default %(default)s)")
-    p.add_argument("--seed", type=int, default=0, help="seed of initialisation, batches and noise (default 0)")
+    p.add_argument("--seed", type=int, default=0, help="first training seed: initialisation, batches and noise "
+                                                          "(default 0)")
+    p.add_argument("--seeds", type=int, default=DEFAULT_SEEDS,
+                   help="training seeds K: seeds --seed .. --seed + K - 1, one folder seed-<s>/ each, for the "
+                        "mean +- s.d. over seeds of evaluate-models (default %(default)s)")
     p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N (default cpu)")
-    p.add_argument("--out", default=None, help="model folder (default <dataset>/models/<model>)")
-    p.add_argument("--resume", action="store_true", help="continue from <out>/training_state.pt")
+    p.add_argument("--out", default=None, help="model folder (default <dataset>/models/<model>); seeds go "
+                                               "into <out>/seed-<s>/")
+    p.add_argument("--resume", action="store_true", help="continue each seed from <out>/seed-<s>/training_state.pt")
     for flag, key, text in [("--hidden", "hidden", "hidden units per layer"),
                             ("--layers", "layers", "hidden layers per network"),
                             ("--latent-dim", "latent_dim", "VAEs: latent dimension"),
@@ -131,7 +173,8 @@ def run(argv: list[str] | None = None) -> int:
                              trials=args.trials if args.search else 0, is_samples=args.is_samples,
                              jsd_bins=args.jsd_bins)
     try:
-        _, result = train_model(TrainRequest(dataset=args.dataset, settings=settings, out=args.out, resume=args.resume))
+        _, result = train_model(TrainRequest(dataset=args.dataset, settings=settings, out=args.out,
+                                             resume=args.resume, seeds=args.seeds))
     except (FileNotFoundError, ValueError) as exc:
         log.error("train: %s", exc)
         return 2

@@ -5,7 +5,9 @@ Beam sink (`write_rows`) is plain Beam on every runner: each row goes to shard
 stable_hash(key columns) mod N, shards are gathered by a GroupByKey (`transforms.GroupIntoShards`)
 and each is written, sorted by its key columns, by one DoFn through the storage layer. So the same
 rows give the same files on any runner and any number of workers, and every shard exists even when
-it is empty. The Beam source (`read_rows`) is as plain: a Create of the shard paths (listed when the
+it is empty. Inside a staged stage (pipelines.core.stage.run_stage) the sink writes to that stage's
+staging folder (pipelines.core.staging.staged_path), so the shards replace the old ones only when the
+whole stage succeeded. The Beam source (`read_rows`) is as plain: a Create of the shard paths (listed when the
 pipeline is built), a FlatMap reading each shard, and a GroupIntoShards over `READ_SPREAD` groups so
 the rows spread over the workers after the read. A job ends in `all_written`, one transform fed by
 all its sinks. Why not Beam's Parquet IO: on the DaskRunner `ReadFromParquet` fails (its Read has no
@@ -22,7 +24,7 @@ import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipelines.core import storage
+from pipelines.core import staging, storage
 from pipelines.core.transforms import GroupIntoShards
 
 log = logging.getLogger(__name__)
@@ -53,6 +55,11 @@ def read_table(folder: str, columns: list[str] | None = None, sort_by: list[str]
     return table
 
 
+def read_table_file(path: str, columns: list[str] | None = None) -> pa.Table:
+    """One Parquet shard (a file path or URI) as a table."""
+    return pq.read_table(_open_shard(path), columns=columns)
+
+
 def count_rows(folder: str) -> int | None:
     """Rows in a Parquet folder from the shards' footers (None when it has no shards)."""
     files = parquet_files(folder)
@@ -69,14 +76,17 @@ def table_bytes(table: pa.Table) -> bytes:
 
 
 def write_table(table: pa.Table, folder: str, name: str = SHARD_NAME.format(index=0, count=1)) -> str:
-    """Write one table as a single shard under `folder` (replacing existing shards); return its path."""
-    clear_folder(folder)
-    return storage.write_bytes(storage.join(folder, name), table_bytes(table))
-
-
-def clear_folder(folder: str) -> None:
-    """Delete a stage's previous Parquet shards so a rerun replaces, never appends."""
-    storage.delete(parquet_files(folder))
+    """Write one table as the single shard of `folder`, replacing the folder as a whole (staged:
+    pipelines.core.staging, so a crash leaves the old shards); returns the shard's final path."""
+    path = storage.join(folder, name)
+    staged = staging.staged_path(folder)
+    if staged != folder:   # an output of the staged stage running now: it replaces the folder
+        storage.delete(parquet_files(staged))
+        storage.write_bytes(storage.join(staged, name), table_bytes(table))
+        return path
+    with staging.staged_outputs("write_table", [folder]) as run:
+        storage.write_bytes(storage.join(run.path(folder), name), table_bytes(table))
+    return path
 
 
 def sort_key(row: dict[str, Any], keys: Sequence[str]) -> tuple:
@@ -115,9 +125,10 @@ class WriteRows(beam.PTransform):
 
     def expand(self, rows: beam.PCollection) -> beam.PCollection:
         keys, count = self._keys, self._num_shards
+        folder = staging.staged_path(self._folder)   # resolved while the pipeline is built, in the driver
         return (rows | "ShardKey" >> beam.Map(lambda r: (shard_of(r, keys, count), r))
                 | "GroupShards" >> GroupIntoShards(count)
-                | "WriteShard" >> beam.Map(write_shard, self._folder, self._schema, keys, count))
+                | "WriteShard" >> beam.Map(write_shard, folder, self._schema, keys, count))
 
 
 def write_rows(pcoll: beam.PCollection, folder: str, schema: pa.Schema, label: str, keys: Sequence[str],

@@ -78,10 +78,11 @@ PREDICTIONS = pa.schema([                                     # written by `phot
     *_slider_fields,                                          # Lightroom units
 ])
 
-EVALUATION = pa.schema([                                      # one row per test photo x model x expert
+EVALUATION = pa.schema([                                      # one row per test photo x model x P x expert
     pa.field("photo_id", pa.string(), nullable=False),
     pa.field("model", pa.string(), nullable=False),           # a model name, or "no_adjustment"
     pa.field("expert", pa.string(), nullable=False),          # "A".."E"
+    pa.field("proposals", pa.int32(), nullable=False),        # P the alignment chose from (20, 3); 0 for no_adjustment
     pa.field("proposal", pa.int32(), nullable=False),         # aligned proposal index; -1 for no_adjustment
     pa.field("lab_error", pa.float64(), nullable=False),      # mean per-pixel CIE-LAB dE76 (D50)
     pa.field("lab_rms", pa.float64(), nullable=False),        # RMS of the per-pixel dE76

@@ -4,7 +4,8 @@ Everything in `pipelines/` that reads or writes a file goes through here (Parque
 `parquet_io`, which uses this module); `modeling/`, `rendering/` and `features/` receive bytes and
 tables, never paths. A path is local when Beam's FileSystems names no scheme for it; local writes
 create their parent folders and replace the target atomically (write to `.tmp`, then rename), so a
-crash never leaves half a file where a finished one was.
+crash never leaves half a file where a finished one was. Whole folders are replaced through
+`pipelines.core.staging` (written aside, moved in on success) with the folder primitives here.
 """
 from __future__ import annotations
 
@@ -100,24 +101,110 @@ def local_copy(path: str, suffix: str = "") -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def staged_folder(path: str) -> Iterator[str]:
-    """A local folder to write into that ends up at `path`: `path` itself when local, else a
-    temporary folder whose files are copied to the URI on a clean exit."""
-    if is_local(path):
-        make_folder(path)
-        yield path
-        return
-    with tempfile.TemporaryDirectory(prefix="photoedit-") as staging:
-        yield staging
-        for folder, _, files in os.walk(staging):
-            for name in files:
-                local = os.path.join(folder, name)
-                target = FileSystems.join(path, *os.path.relpath(local, staging).split(os.sep))
-                with open(local, "rb") as src, FileSystems.create(target) as dst:
-                    shutil.copyfileobj(src, dst)
+def staged_folder(path: str, stage: str = "report") -> Iterator[str]:
+    """A local folder to write into whose contents replace the folder `path` on a clean exit, all at
+    once (pipelines.core.staging); on an error `path` keeps what it held. A remote `path` is written
+    to a local temporary folder first and uploaded before the replace."""
+    from pipelines.core import staging  # staging is built on this module
+
+    with staging.staged_outputs(stage, [path]) as run:
+        target = run.path(path)
+        if is_local(target):
+            make_folder(target)
+            yield target
+            return
+        with tempfile.TemporaryDirectory(prefix="photoedit-") as local:
+            yield local
+            upload_folder(local, target)
+
+
+def upload_folder(local: str, target: str) -> None:
+    """Copy every file under the local folder `local` to the same relative path under `target` (any filesystem)."""
+    for folder, _, files in os.walk(local):
+        for name in files:
+            source = os.path.join(folder, name)
+            destination = join(target, *os.path.relpath(source, local).split(os.sep))
+            if is_local(destination):
+                os.makedirs(os.path.dirname(destination), exist_ok=True)
+                shutil.copyfile(source, destination)
+                continue
+            with open(source, "rb") as src, FileSystems.create(destination) as dst:
+                shutil.copyfileobj(src, dst)
 
 
 def parent(path: str) -> str:
     """The folder a file or folder path is in (local or URI)."""
     path = path.rstrip("/")
     return os.path.dirname(path) if is_local(path) else FileSystems.split(path)[0]
+
+
+def _parts(path: str) -> tuple[str, list[str]]:
+    """(prefix, names) of a path: ('gs://', ['bucket', 'a', 'b']), ('/', ['x']) or ('', ['rel', 'x'])."""
+    if is_local(path):
+        path = os.path.normpath(path)
+        prefix = os.sep if os.path.isabs(path) else ""
+        return prefix, [p for p in path.split(os.sep) if p and p != "."]
+    scheme, rest = path.split("://", 1)
+    return scheme + "://", [p for p in rest.split("/") if p]
+
+
+def common_parent(paths: list[str]) -> str:
+    """The deepest folder that holds every path's parent folder (local paths or URIs of one filesystem)."""
+    if not paths:
+        raise ValueError("common_parent of no paths")
+    prefixes, names = zip(*(_parts(parent(p)) for p in paths))
+    if len(set(prefixes)) != 1:
+        raise ValueError(f"paths on different filesystems or mixed relative/absolute: {list(paths)}")
+    shared = []
+    for level in zip(*names):
+        if len(set(level)) != 1:
+            break
+        shared.append(level[0])
+    return _from_parts(prefixes[0], shared)
+
+
+def _from_parts(prefix: str, names: list[str]) -> str:
+    if prefix in ("", os.sep):
+        return prefix + os.sep.join(names) if names else (prefix or ".")
+    return prefix + "/".join(names)
+
+
+def relative(path: str, root: str) -> list[str]:
+    """The names leading from folder `root` to `path` (ValueError when `path` is not under `root`)."""
+    (prefix, names), (root_prefix, root_names) = _parts(path), _parts(root)
+    if prefix != root_prefix or names[:len(root_names)] != root_names or len(names) == len(root_names):
+        raise ValueError(f"{path} is not under {root}")
+    return names[len(root_names):]
+
+
+def list_files(folder: str) -> list[str]:
+    """Sorted paths of every file under `folder`, at any depth ([] when there is none or no folder)."""
+    if is_local(folder):
+        found = [os.path.join(d, name) for d, _, names in os.walk(folder) for name in names]
+        return sorted(found)
+    return match(join(folder, "**"))
+
+
+def delete_folder(folder: str) -> None:
+    """Delete a folder and everything in it; nothing to do when it does not exist."""
+    if is_local(folder):
+        if os.path.islink(folder) or os.path.isfile(folder):
+            os.remove(folder)
+        elif os.path.isdir(folder):
+            shutil.rmtree(folder)
+        return
+    delete(list_files(folder))
+
+
+def move_folder(source: str, target: str) -> None:
+    """Move the folder `source` to `target`, which must not exist: locally one rename (atomic), on an
+    object store every file renamed to the same relative path (not atomic: pipelines.core.staging
+    makes it resumable)."""
+    if is_local(source):
+        os.makedirs(os.path.dirname(os.path.normpath(target)) or ".", exist_ok=True)
+        os.replace(source, target)
+        return
+    files = list_files(source)
+    targets = [join(target, *relative(f, source)) for f in files]
+    if files:
+        FileSystems.rename(files, targets)

@@ -6,7 +6,9 @@ variants 1..K at neutral + uniform noise of ±10 % of each slider's range (pipel
 drawn from keyed_rng(seed, photo_id, variant), so any worker and any rerun draws the same numbers).
 All K+1 renders of a photo go through one batched PhotoRenderer call; the renderer is created once
 per worker in DoFn.setup (on the GPU with --device cuda). Images are 8-bit sRGB PNGs written through
-the storage layer to <dataset>/images/<image_id>.png, so a gs:// dataset root works unchanged.
+the storage layer to <dataset>/images/<image_id>.png, so a gs:// dataset root works unchanged; like the
+tables they are written to the stage's staging folder first and replace images/ only when the whole
+job succeeded (pipelines.core.stage), so a failed rerun keeps the images the old variants/ rows name.
 variant_edits/ has one row per variant x editor: the editor's target for that variant, i.e. the
 edit minus the applied noise in model space, back in range by --policy (variant 0: the edit itself).
 An unreadable or missing raw file or a renderer error -> errors/augment; the rest lands.
@@ -32,6 +34,7 @@ from pipelines.core.photos import as_shot_white, open_photo
 from pipelines.core.progress import WorkerProgress
 from pipelines.core.schemas import SLIDER_KEYS, VARIANT_EDITS, VARIANTS, image_id
 from pipelines.core.stage import run_stage
+from pipelines.core.staging import staged_path
 from pipelines.core.transforms import TaggedParDo
 from pipelines.fivek.augmentation import (
     POLICIES,
@@ -106,10 +109,15 @@ def render_variants(photo_row: dict[str, Any], config: AugmentConfig, renderer: 
 
 
 class RenderVariants(beam.DoFn):
-    """(photo_id, {photo: [row], edits: [rows]}) -> variants/ rows; variant_edits and errors tagged."""
+    """(photo_id, {photo: [row], edits: [rows]}) -> variants/ rows; variant_edits and errors tagged.
 
-    def __init__(self, config: AugmentConfig):
+    PNGs are written under `images` (default <dataset>/images; the staged images/ in a job), while the
+    rows name them where they end up, <dataset>/images/<image_id>.png.
+    """
+
+    def __init__(self, config: AugmentConfig, images: str | None = None):
         self._config = config
+        self._images = images or config.layout.images
 
     def setup(self) -> None:
         from rendering.renderer import PhotoRenderer
@@ -132,9 +140,12 @@ class RenderVariants(beam.DoFn):
             with one_math_thread():  # the same renders on any runner and number of workers
                 variants, renders = render_variants(row, self._config, self._renderer)
             edit_rows = variant_edit_rows(photo_id, variants, group["edits"], self._config.policy)
-            uris = [storage.write_bytes(storage.join(self._config.layout.images, image_id(photo_id, v.variant) + ".png"),
-                                        encode_image(image, fmt="png", space="srgb", bits=8))
-                    for v, image in zip(variants, renders)]
+            uris = []
+            for v, image in zip(variants, renders):
+                name = image_id(photo_id, v.variant) + ".png"
+                png = encode_image(image, fmt="png", space="srgb", bits=8)
+                storage.write_bytes(storage.join(self._images, name), png)
+                uris.append(storage.join(self._config.layout.images, name))
         except Exception as exc:  # unreadable raw, missing file, renderer error: the job goes on
             yield beam.pvalue.TaggedOutput(ERRORS_TAG, error_row(photo_id, STAGE, exc, row.get("raw_uri")))
             return
@@ -151,28 +162,30 @@ class RenderVariants(beam.DoFn):
 
 
 class AugmentPhotos(beam.PTransform):
-    """photos/ rows + edits/ rows -> (variants rows, variant_edits rows, error rows)."""
+    """photos/ rows + edits/ rows -> (variants rows, variant_edits rows, error rows); PNGs written under
+    `images` (default <dataset>/images, see RenderVariants)."""
 
-    def __init__(self, config: AugmentConfig):
+    def __init__(self, config: AugmentConfig, images: str | None = None):
         super().__init__()
-        self._config = config
+        self._config, self._images = config, images
 
     def expand(self, inputs: tuple[beam.PCollection, beam.PCollection]):
         photos, edits = inputs
         joined = ({"photo": photos | "KeyPhotos" >> beam.Map(lambda r: (r["photo_id"], r)),
                    "edits": edits | "KeyEdits" >> beam.Map(lambda r: (r["photo_id"], r))}
                   | "JoinEdits" >> beam.CoGroupByKey())
-        out = joined | "RenderVariants" >> TaggedParDo(RenderVariants(self._config), VARIANT_EDITS_TAG, ERRORS_TAG,
-                                                       main="variants")
+        render = RenderVariants(self._config, self._images)
+        out = joined | "RenderVariants" >> TaggedParDo(render, VARIANT_EDITS_TAG, ERRORS_TAG, main="variants")
         return out.variants, out[VARIANT_EDITS_TAG], out[ERRORS_TAG]
 
 
 def build_pipeline(pipeline: beam.Pipeline, config: AugmentConfig) -> None:
-    """photos/ + edits/ -> AugmentPhotos -> variants/, variant_edits/, errors/augment."""
+    """photos/ + edits/ -> AugmentPhotos -> variants/, variant_edits/, errors/augment, images/ (staged in a job)."""
     layout = config.layout
     photos = pipeline | "ReadPhotos" >> read_rows(layout.photos)
     edits = pipeline | "ReadEdits" >> read_rows(layout.edits)
-    variants, variant_edits, errors = (photos, edits) | "Augment" >> AugmentPhotos(config)
+    images = staged_path(layout.images)
+    variants, variant_edits, errors = (photos, edits) | "Augment" >> AugmentPhotos(config, images)
     all_written(write_rows(variants, layout.variants, VARIANTS, label="WriteVariants", keys=("image_id",)),
                 write_rows(variant_edits, layout.variant_edits, VARIANT_EDITS, label="WriteVariantEdits",
                            keys=("image_id", "editor")),
@@ -190,7 +203,7 @@ def run_job(config: AugmentConfig, beam_args: Sequence[str] = (),
              config.size, config.seed, config.device, layout.root)
     outputs = {"variants": layout.variants, "variant_edits": layout.variant_edits, "errors": layout.errors(STAGE)}
     run = run_stage(STAGE, outputs, total, "photos", lambda pipeline: build_pipeline(pipeline, config), beam_args,
-                    test_pipeline)
+                    test_pipeline, files=[layout.images])
     variants = run.counters.get("variants", 0)   # K+1 per rendered photo
     log.info("augment: %d photos -> %d images, %d errors -> %s (%.1f s)", variants // (config.num_variants + 1),
              variants, run.counters.get("errors", 0), layout.variants, run.seconds)

@@ -1,13 +1,18 @@
 """`photoedit evaluate`: re-render model proposals and measure CIE-LAB error against the experts.
 
 For every photo of one split (photos/ joined by photo id with its expert rows in edits/ and its
-variant-0 row in features/, i.e. the FC7 of the unedited photo) and every trained model:
+variant-0 row in features/, i.e. the FC7 of the unedited photo) and every trained model (one
+training seed each: the lowest, or --model-seed), plus the feature-blind floor (modeling.mixture_floor,
+fitted by EM on the train sliders, its proposals drawn from the mixture whatever the photo):
   1. draw P proposals (default 20) in model space with a torch generator seeded by
      keyed_rng(seed, photo_id, model), so any worker and any rerun draws the same numbers
      (modeling.proposals: CGM-VAE / P-VAE draw each proposal's style cluster from the prior pi,
-     i.e. the P-VAE of a user with no history, then p(y | x, cluster); MLP / MDN / LBN: model.sample);
+     i.e. the P-VAE of a user with no history, then p(y | x, cluster); MLP / MDN / LBN / floor:
+     model.sample);
   2. match them one-to-one to the chosen experts by minimum total cost (modeling.alignment: mean
-     squared model-space slider difference, Hungarian method);
+     squared model-space slider difference, Hungarian method): the paper's protocol, all P; and the
+     same for the first --few-proposals (default 3) of them, as many proposals as experts (the
+     draws are independent, so the first 3 of 20 are a draw of 3);
   3. render every aligned proposal of every model, the unedited photo (`no_adjustment`, proposal -1:
      Camera Raw's default look at the as-shot white balance, pipelines.core.photos.unedited) and, with --reference renderer, each expert's own sliders + point ToneCurve, all
      in ONE batched PhotoRenderer call on the raw decoded at --size (long side);
@@ -16,9 +21,10 @@ variant-0 row in features/, i.e. the FC7 of the unedited photo) and every traine
      (rendering.colour.lab_error_stats).
      With --reference tiff the rendition is the expert's exported tiff16_<x>/<file_name>.tif under
      --tiff-root, read with its ICC profile and resized to the same long side.
-Outputs: evaluation/ (schemas.EVALUATION, one row per photo x model x expert, plus no_adjustment),
-predictions/ (schemas.PREDICTIONS, every proposal in Lightroom units), errors/evaluate/ (unreadable
-raw, missing features or edits, missing or mis-sized TIFF, NaN) and evaluation/_summary.json.
+Outputs: evaluation/ (schemas.EVALUATION, one row per photo x model x P x expert, plus no_adjustment
+with P = 0), predictions/ (schemas.PREDICTIONS, every proposal in Lightroom units), errors/evaluate/
+(unreadable raw, missing features or edits, missing or mis-sized TIFF, NaN) and
+evaluation/_summary.json (per P a table of LAB error per model).
 """
 from __future__ import annotations
 
@@ -33,15 +39,19 @@ import numpy as np
 import torch
 
 from modeling.alignment import ExpertChoiceError, align_proposals, choose_experts
+from modeling.checkpoints import CheckpointError
+from modeling.comparison import FLOOR, floor_model
+from modeling.mixture_floor import floor_from_parameters, floor_parameters
 from modeling.proposals import Proposals, draw_proposals
+from modeling.train_run import split_edits
 from modeling.registry import MODEL_ORDER, MODELS
 from pipelines.core import storage
 from pipelines.core.console import configure_logging, local_log_dir
 from pipelines.core.errors import ERRORS_TAG, error_row, write_errors
-from pipelines.core.lab_summary import summarise, summary_table
+from pipelines.core.lab_summary import lab_table, summarise, summarise_by_proposals
 from pipelines.core.layout import DatasetLayout
 from pipelines.core.math_threads import one_math_thread
-from pipelines.core.model_store import is_model_folder, load_model
+from pipelines.core.model_store import load_model, primary_folder, read_edits
 from pipelines.core.options import BEAM_HELP, split_args
 from pipelines.core.parquet_io import all_written, read_rows, read_table, write_rows
 from pipelines.core.photos import as_shot_white, open_photo, unedited
@@ -71,7 +81,7 @@ class EvaluateInputError(ValueError):
 
 @dataclass(frozen=True)
 class EvaluateConfig:
-    """How one photo is measured: experts, P proposals, size (px), reference, device, seed."""
+    """How one photo is measured: experts, P proposals, the smaller P' (0: none), size (px), reference, device, seed."""
 
     experts: tuple[str, ...]
     proposals: int = 20
@@ -80,12 +90,16 @@ class EvaluateConfig:
     tiff_root: str | None = None
     device: str = "cpu"
     seed: int = 0
+    few_proposals: int = 3
 
     def __post_init__(self) -> None:
         if not self.experts:
             raise ValueError("no expert to compare with")
         if self.proposals < len(self.experts):
             raise ValueError(f"proposals ({self.proposals}) < {len(self.experts)} experts: alignment is one-to-one")
+        if self.few_proposals and not len(self.experts) <= self.few_proposals < self.proposals:
+            raise ValueError(f"few proposals ({self.few_proposals}) must lie in [{len(self.experts)} experts, "
+                             f"{self.proposals} proposals) or be 0 (none)")
         if self.reference not in REFERENCES:
             raise ValueError(f"reference must be one of {', '.join(REFERENCES)}, got {self.reference!r}")
         if self.reference == "tiff" and not self.tiff_root:
@@ -102,6 +116,7 @@ class EvaluateJobConfig:
     models: tuple[tuple[str, str], ...]
     measure: EvaluateConfig
     split: str = "test"
+    floor: FloorSpec | None = None     # the feature-blind floor as one more row (model FLOOR), None: no floor row
 
     def __post_init__(self) -> None:
         if not self.models:
@@ -112,6 +127,18 @@ class EvaluateJobConfig:
     @property
     def layout(self) -> DatasetLayout:
         return DatasetLayout(self.dataset)
+
+
+@dataclass(frozen=True)
+class FloorSpec:
+    """The feature-blind floor shipped to the workers: its fitted parameters (floor_parameters) and feature width."""
+
+    parameters: dict
+    feature_dim: int
+
+    @property
+    def components(self) -> int:
+        return len(self.parameters["log_mix"])
 
 
 @dataclass
@@ -167,29 +194,37 @@ def _slider_columns(sliders: np.ndarray) -> dict[str, float]:
     return {k: float(v) for k, v in zip(SLIDER_KEYS, sliders)}
 
 
+def proposal_pools(config: EvaluateConfig) -> list[int]:
+    """The pool sizes P each model's proposals are aligned from: P, then the few proposals P' if any."""
+    return [config.proposals] + ([config.few_proposals] if config.few_proposals else [])
+
+
 def evaluate_photo(photo_row: Mapping[str, Any], edits: Mapping[str, Mapping[str, Any]], fc7: np.ndarray,
                    models: Mapping[str, torch.nn.Module], renderer: Any, config: EvaluateConfig,
                    timings: dict[str, float] | None = None) -> PhotoResult:
     """EVALUATION and PREDICTIONS rows of one photo (edits: expert -> edits/ row; fc7 [D] of variant 0).
 
-    All renders of the photo (M*E aligned proposals, the unedited render and, with the renderer
-    reference, E expert renditions) go through one `renderer.render` call. `timings`, if given,
+    Per model, P proposals are aligned to the E experts and so are the first P' of them (the pools
+    of proposal_pools); each distinct aligned proposal, the unedited render and, with the renderer
+    reference, the E expert renditions go through one `renderer.render` call. `timings`, if given,
     accumulates seconds spent in 'sampling', 'decode', 'render' and 'lab'.
     """
     clock = time.perf_counter
     photo_id = photo_row["photo_id"]
     experts = list(config.experts)
     num_experts = len(experts)
+    pools = proposal_pools(config)
     experts_lr = expert_sliders(edits, experts, photo_id)
     experts_ms = np.clip(PROCESS_2003.to_model(experts_lr), -1.0, 1.0)
 
     t = clock()
     drawn: dict[str, Proposals] = {}
-    aligned: dict[str, np.ndarray] = {}
+    aligned: dict[tuple[str, int], np.ndarray] = {}       # (model, P) -> proposal index per expert [E]
     for name, model in models.items():
         drawn[name] = draw_proposals(model, fc7, config.proposals,
                                      proposal_generator(config.seed, photo_id, name))
-        aligned[name] = align_proposals(drawn[name].model_space, experts_ms)
+        for pool in pools:
+            aligned[name, pool] = align_proposals(drawn[name].model_space[:pool], experts_ms)
     t_sampling = clock() - t
 
     t = clock()
@@ -201,8 +236,15 @@ def evaluate_photo(photo_row: Mapping[str, Any], edits: Mapping[str, Mapping[str
     t_decode = clock() - t
 
     names = list(models)
-    batch = [drawn[n].lightroom[aligned[n][e]] for n in names for e in range(num_experts)] + [neutral]
-    curves: list[Any] = [None] * (len(batch) - 1) + [neutral_curve]
+    slot: dict[tuple[str, int], int] = {}                 # (model, proposal) -> index into the render batch
+    batch: list[np.ndarray] = []
+    for name in names:
+        for proposal in sorted({int(i) for pool in pools for i in aligned[name, pool]}):
+            slot[name, proposal] = len(batch)
+            batch.append(drawn[name].lightroom[proposal])
+    neutral_slot = len(batch)
+    batch.append(neutral)
+    curves: list[Any] = [None] * neutral_slot + [neutral_curve]
     if config.reference == "renderer":
         batch += list(experts_lr)
         curves += [edits[e].get("tone_curve") for e in experts]
@@ -212,30 +254,28 @@ def evaluate_photo(photo_row: Mapping[str, Any], edits: Mapping[str, Mapping[str
     t_render = clock() - t
 
     if config.reference == "renderer":
-        references = renders[len(names) * num_experts + 1:]
+        references = renders[neutral_slot + 1:]
+    # candidates: per model and pool the aligned proposal of each expert, then the unedited render per expert
+    keys = [(name, pool, e) for name in names for pool in pools for e in range(num_experts)]
+    render_index = [slot[name, int(aligned[name, pool][e])] for name, pool, e in keys] + [neutral_slot] * num_experts
+    expert_index = [e for _, _, e in keys] + list(range(num_experts))
     t = clock()
-    # candidates: M*E aligned proposals then the unedited render once per expert
-    candidates = np.concatenate([renders[:len(names) * num_experts],
-                                 np.repeat(renders[len(names) * num_experts][None], num_experts, axis=0)])
-    mean, rms = lab_errors(candidates, references, np.tile(np.arange(num_experts), len(names) + 1),
-                           device=config.device)
+    mean, rms = lab_errors(renders[render_index], references, expert_index, device=config.device)
     t_lab = clock() - t
     if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(rms))):
         raise ValueError(f"non-finite LAB error for photo {photo_id}")
 
     evaluation, predictions = [], []
     base = {"photo_id": photo_id, "reference": config.reference, "size": int(config.size)}
-    for i, name in enumerate(names + [NO_ADJUSTMENT]):
-        for e, expert in enumerate(experts):
-            k = i * num_experts + e
-            if name == NO_ADJUSTMENT:
-                proposal, sliders = -1, neutral
-            else:
-                proposal = int(aligned[name][e])
-                sliders = drawn[name].lightroom[proposal]
-            evaluation.append({**base, "model": name, "expert": expert, "proposal": proposal,
-                               "lab_error": float(mean[k]), "lab_rms": float(rms[k]),
-                               **_slider_columns(sliders)})
+    for k, (name, pool, e) in enumerate(keys + [(NO_ADJUSTMENT, 0, e) for e in range(num_experts)]):
+        if name == NO_ADJUSTMENT:
+            proposal, sliders = -1, neutral
+        else:
+            proposal = int(aligned[name, pool][e])
+            sliders = drawn[name].lightroom[proposal]
+        evaluation.append({**base, "model": name, "expert": experts[e], "proposals": int(pool),
+                           "proposal": proposal, "lab_error": float(mean[k]), "lab_rms": float(rms[k]),
+                           **_slider_columns(sliders)})
     for name in names:
         p = drawn[name]
         for j in range(config.proposals):
@@ -261,6 +301,9 @@ class EvaluatePhotos(beam.DoFn):
 
         device = self._config.measure.device
         self._models = {name: load_model(folder, device=device)[0] for name, folder in self._config.models}
+        floor = self._config.floor
+        if floor is not None:
+            self._models[FLOOR] = floor_from_parameters(floor.parameters, floor.feature_dim).to(device)
         self._renderer = PhotoRenderer(device=device)
         self._photos = beam.metrics.Metrics.counter(STAGE, "photos")
         self._rows = beam.metrics.Metrics.counter(STAGE, "evaluation_rows")
@@ -322,17 +365,28 @@ class EvaluateSplit(beam.PTransform):
 
 # ------------------------------------------------------------------------------ driver
 
-def model_folders(layout: DatasetLayout, names: Sequence[str]) -> list[tuple[str, str]]:
-    """(name, folder) of the requested models that have a config.json; missing ones are warned about."""
+def model_folders(layout: DatasetLayout, names: Sequence[str], seed: int | None = None) -> list[tuple[str, str]]:
+    """(name, folder) of the requested models that are trained: one training seed each (`seed`, else the
+    lowest); missing ones are warned about."""
     found = []
     for name in names:
-        folder = layout.model_dir(name)
-        if is_model_folder(folder):
-            found.append((name, folder))
-        else:
-            log.warning("evaluate: no trained model %s under %s (run `photoedit train --model %s`); skipped",
-                        name, folder, name)
+        try:
+            folder = primary_folder(layout.model_dir(name), seed)
+        except CheckpointError:
+            which = f" seed {seed}" if seed is not None else ""
+            log.warning("evaluate: no trained model %s%s under %s (run `photoedit train --model %s`); skipped",
+                        name, which, layout.model_dir(name), name)
+            continue
+        found.append((name, folder))
     return found
+
+
+def fit_floor_spec(dataset: str, seed: int = 0) -> FloorSpec:
+    """The feature-blind floor of a dataset (modeling.comparison.floor_model on its train / validation edits),
+    the same fit as evaluate-models' floor row for the same seed."""
+    train_data, val_data, _ = split_edits(read_edits(dataset))
+    model, _ = floor_model(train_data, val_data, seed=seed)
+    return FloorSpec(floor_parameters(model), train_data.feature_dim)
 
 
 def build_pipeline(pipeline: beam.Pipeline, config: EvaluateJobConfig) -> None:
@@ -343,7 +397,7 @@ def build_pipeline(pipeline: beam.Pipeline, config: EvaluateJobConfig) -> None:
     features = pipeline | "ReadFeatures" >> read_rows(layout.features, columns=["photo_id", "variant", "fc7"])
     evaluation, predictions, errors = (photos, edits, features) | "Evaluate" >> EvaluateSplit(config)
     all_written(write_rows(evaluation, layout.evaluation, EVALUATION, label="WriteEvaluation",
-                           keys=("photo_id", "model", "expert")),
+                           keys=("photo_id", "model", "proposals", "expert")),
                 write_rows(predictions, layout.predictions, PREDICTIONS, label="WritePredictions",
                            keys=("photo_id", "model", "proposal")),
                 write_errors(errors, layout, STAGE))
@@ -356,23 +410,36 @@ def run_job(config: EvaluateJobConfig, beam_args: Sequence[str] = (),
     photos = read_table(layout.photos, columns=["split"])
     total = sum(1 for s in photos.column("split").to_pylist() if s == config.split)
     measure = config.measure
-    log.info("evaluate: %d %s photos x %d models (%s), experts %s, P=%d, %d px, %s reference", total,
-             config.split, len(config.models), ",".join(n for n, _ in config.models), ",".join(measure.experts),
-             measure.proposals, measure.size, measure.reference)
+    names = [n for n, _ in config.models] + ([FLOOR] if config.floor is not None else [])
+    log.info("evaluate: %d %s photos x %d models (%s), experts %s, P=%s, %d px, %s reference", total,
+             config.split, len(names), ",".join(names), ",".join(measure.experts),
+             " and ".join(map(str, proposal_pools(measure))), measure.size, measure.reference)
     outputs = {"evaluation_rows": layout.evaluation, "predictions": layout.predictions, "errors": layout.errors(STAGE)}
     run = run_stage(STAGE, outputs, total, "photos", lambda pipeline: build_pipeline(pipeline, config), beam_args,
                     test_pipeline)
-    summary = summarise(read_table(layout.evaluation, required=False))
+    rows = read_table(layout.evaluation, required=False)
+    summary = summarise(rows, measure.proposals)
+    by_proposals = summarise_by_proposals(rows)
     storage.write_json(storage.join(layout.evaluation, "_summary.json"),
-                       {"models": summary, "experts": list(measure.experts), "proposals": measure.proposals,
-                        "size": measure.size, "reference": measure.reference, "split": config.split,
-                        "seed": measure.seed})
+                       {"models": summary, "by_proposals": {str(k): v for k, v in by_proposals.items()},
+                        "experts": list(measure.experts), "proposals": measure.proposals,
+                        "few_proposals": measure.few_proposals, "size": measure.size,
+                        "reference": measure.reference, "split": config.split, "seed": measure.seed,
+                        "model_folders": {n: f for n, f in config.models},
+                        "floor": None if config.floor is None else {"components": config.floor.components}})
     if summary:
-        log.info("evaluate: LAB error vs experts %s\n%s", ",".join(measure.experts), summary_table(summary))
+        log.info("evaluate: LAB error vs experts %s\n%s", ",".join(measure.experts), lab_table(by_proposals))
     photos_done = max((m["photos"] for m in summary.values()), default=0)
     log.info("evaluate: %d %s photos, %d errors -> %s (%.1f s)", photos_done, config.split,
              run.counters.get("errors", 0), layout.evaluation, run.seconds)
     return {"models": summary, "counters": run.counters}
+
+
+def few_proposals(requested: int | None, experts: int, proposals: int) -> int:
+    """--few-proposals: as asked, else as many as the experts when that is fewer than P (else 0: none)."""
+    if requested is not None:
+        return requested
+    return experts if experts < proposals else 0
 
 
 def resolve_experts(layout: DatasetLayout, experts: str) -> list[str]:
@@ -395,8 +462,9 @@ def resolve_experts(layout: DatasetLayout, experts: str) -> list[str]:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="photoedit evaluate",
-        description="Per photo of a split and per trained model: draw P proposals, align them one-to-one to\n"
-                    "the experts (minimum total mean-squared model-space slider difference, Hungarian),\n"
+        description="Per photo of a split and per trained model (and the feature-blind floor): draw P\n"
+                    "proposals, align them one-to-one to the experts (minimum total mean-squared model-space\n"
+                    "slider difference, Hungarian), and so the first P' (--few-proposals) of them,\n"
                     "render them from the raw and measure the mean and RMS per-pixel CIE-LAB dE76 (D50)\n"
                     "against each expert's rendition; no_adjustment rows compare the as-shot render.\n"
                     "Writes evaluation/, predictions/, errors/evaluate/ and evaluation/_summary.json.",
@@ -406,6 +474,15 @@ def build_parser() -> argparse.ArgumentParser:
                         help="comma-separated model folders under <dataset>/models (default %(default)s; "
                              "missing ones are skipped with a warning)")
     parser.add_argument("--proposals", type=int, default=20, help="proposals P drawn per photo and model (default 20)")
+    parser.add_argument("--few-proposals", type=int, default=None,
+                        help="also align only the first P' of them (default: as many as the experts, 3 with "
+                             "--experts auto; 0 = no such rows)")
+    parser.add_argument("--no-floor", action="store_true",
+                        help="leave out the feature-blind floor's row (a mixture fitted by EM to the train sliders, "
+                             "proposals drawn from it whatever the photo)")
+    parser.add_argument("--model-seed", type=int, default=None,
+                        help="training seed of the models evaluated (models/<name>/seed-<s>/; default: each "
+                             "model's lowest)")
     parser.add_argument("--experts", default="auto",
                         help="comma-separated experts, e.g. A,C,E; 'auto' (default) = the 3 most diverse "
                              "experts (largest mean model-space distance between their train-split edits)")
@@ -434,15 +511,18 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
         parser.error(f"unknown model(s) {', '.join(unknown)}; known: {', '.join(MODEL_ORDER)}")
     layout = DatasetLayout(args.dataset)
     try:
-        models = model_folders(layout, names)
+        models = model_folders(layout, names, args.model_seed)
         if not models:
             log.error("evaluate: none of the models %s is trained under %s", ", ".join(names), layout.models)
             return 1
         experts = resolve_experts(layout, args.experts)
         measure = EvaluateConfig(experts=tuple(experts), proposals=args.proposals, size=args.size,
                                  reference=args.reference, tiff_root=args.tiff_root, device=args.device,
-                                 seed=args.seed)
-        config = EvaluateJobConfig(dataset=args.dataset, models=tuple(models), measure=measure, split=args.split)
+                                 seed=args.seed, few_proposals=few_proposals(args.few_proposals, len(experts),
+                                                                             args.proposals))
+        floor = None if args.no_floor else fit_floor_spec(args.dataset, args.seed)
+        config = EvaluateJobConfig(dataset=args.dataset, models=tuple(models), measure=measure, split=args.split,
+                                   floor=floor)
         run_job(config, beam_args, test_pipeline)
     except (FileNotFoundError, ExpertChoiceError, ValueError) as exc:
         log.error("evaluate: %s", exc)

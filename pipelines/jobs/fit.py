@@ -271,6 +271,9 @@ def run_job(config: FitJobConfig, beam_args: Sequence[str] = (),
     """The Beam job over all pairs of config.pairs; returns counts, mean ΔE and pairs with a pinned slider."""
     layout = config.layout
     pairs, pair_errors = find_pairs(config.pairs)
+    if not pairs:   # nothing to fit: the dataset's photos/ and edits/ are not replaced by empty ones
+        raise FileNotFoundError(f"no before/after pair under {config.pairs} ({len(pair_errors)} unpaired files): "
+                                "see `photoedit fit --help` for the two naming conventions")
     prior = config.pair.prior.name if config.pair.prior else "built-in"
     log.info("fit: %d pairs, %d unpaired files under %s (prior %s, weight %g)", len(pairs), len(pair_errors),
              config.pairs, prior if config.pair.fit.prior_weight else "none", config.pair.fit.prior_weight)

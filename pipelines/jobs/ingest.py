@@ -10,8 +10,10 @@ as_shot_white()) and, per edit, parses the settings text as data (pipelines.ligh
 never evaluated, code is rejected) into the 11 Camera Raw 2003 sliders in Lightroom units by the
 rules of pipelines.lightroom.develop_settings (a missing slider means 0; white balance by the
 text's WhiteBalance mode, a missing Tint beside a Temperature means 0), checks their ranges
-(rendering.sliders.PROCESS_2003) and keeps the point curve, process version and white-balance mode. Outputs, each one shard sorted by key so any runner and worker count gives
-the same bytes of rows:
+(rendering.sliders.PROCESS_2003) and keeps the point curve, process version and white-balance mode.
+The driver hands the plan (photos and catalog members) to the workers as Parquet files under
+OUT/_plans/ (deleted after the run), not inside the job. Outputs, in shards of about 5 000 rows
+sorted by key (one shard up to 5 000 rows) so any runner and worker count gives the same bytes of rows:
 
     photos/  (schema PHOTOS, sorted by photo_id)         edits/  (schema EDITS, sorted by photo_id, editor)
     errors/ingest/  (id, stage, reason, uri): missing DNG, photo missing from an expert's collection,
@@ -21,18 +23,25 @@ the same bytes of rows:
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
+import json
 import logging
+import math
+import os
+import uuid
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import apache_beam as beam
+import pyarrow as pa
 
 from pipelines.core import storage
 from pipelines.core.console import configure_logging, local_log_dir
 from pipelines.core.errors import ERRORS_TAG, error_row, write_errors
 from pipelines.core.layout import DatasetLayout
 from pipelines.core.options import BEAM_HELP, split_args
-from pipelines.core.parquet_io import all_written, write_rows
+from pipelines.core.parquet_io import SHARD_NAME, all_written, read_rows, table_bytes, write_rows
 from pipelines.core.progress import WorkerProgress
 from pipelines.core.schemas import EDITS, PHOTOS, SLIDER_KEYS
 from pipelines.core.stage import run_stage
@@ -348,17 +357,93 @@ class IngestJobConfig:
         return DatasetLayout(self.out)
 
 
-def build_pipeline(pipeline: beam.Pipeline, config: IngestJobConfig, plan: IngestPlan) -> None:
-    """The plan's photos and edits -> IngestFiveK -> photos/, edits/ (one sorted shard each), errors/ingest."""
+PLAN_PHOTOS = pa.schema([
+    pa.field("photo_id", pa.string(), nullable=False), pa.field("base_name", pa.string(), nullable=False),
+    pa.field("raw_uri", pa.string(), nullable=False), pa.field("raw_found", pa.bool_(), nullable=False),
+    pa.field("split", pa.string(), nullable=False),
+    pa.field("metadata", pa.string()),                 # PhotoMetadata as JSON, null when the files say nothing
+])
+PLAN_EDITS = pa.schema([
+    pa.field("photo_id", pa.string(), nullable=False), pa.field("base_name", pa.string(), nullable=False),
+    pa.field("editor", pa.string(), nullable=False), pa.field("editor_kind", pa.string(), nullable=False),
+    pa.field("image_id", pa.int64(), nullable=False), pa.field("settings_text", pa.string(), nullable=False),
+    pa.field("uri", pa.string(), nullable=False),
+])
+ROWS_PER_SHARD = 5000   # about this many rows per photos/ and edits/ shard: no worker holds a whole table
+
+
+def photo_plan_row(photo: PhotoInput) -> dict[str, Any]:
+    """A PhotoInput as a PLAN_PHOTOS row."""
+    meta = None if photo.metadata is None else json.dumps(dataclasses.asdict(photo.metadata), sort_keys=True)
+    return {"photo_id": photo.photo_id, "base_name": photo.base_name, "raw_uri": photo.raw_uri,
+            "raw_found": photo.raw_found, "split": photo.split, "metadata": meta}
+
+
+def photo_input(row: Mapping[str, Any]) -> PhotoInput:
+    """A PLAN_PHOTOS row back as the PhotoInput it was written from."""
+    meta = None if row["metadata"] is None else fivek.PhotoMetadata(**json.loads(row["metadata"]))
+    return PhotoInput(photo_id=row["photo_id"], base_name=row["base_name"], raw_uri=row["raw_uri"],
+                      raw_found=bool(row["raw_found"]), split=row["split"], metadata=meta)
+
+
+def edit_plan_row(edit: EditInput) -> dict[str, Any]:
+    """An EditInput as a PLAN_EDITS row (its catalog member, needed only to locate photos, is left out)."""
+    return {"photo_id": edit.photo_id, "base_name": edit.base_name, "editor": edit.editor,
+            "editor_kind": edit.editor_kind, "image_id": int(edit.image_id), "settings_text": edit.settings_text,
+            "uri": edit.uri}
+
+
+def edit_input(row: Mapping[str, Any]) -> EditInput:
+    """A PLAN_EDITS row as an EditInput."""
+    return EditInput(**{k: row[k] for k in PLAN_EDITS.names})
+
+
+@dataclass(frozen=True)
+class PlanFiles:
+    """Where the driver wrote the plan for the workers to read (one Parquet folder of photos, one of
+    edits) and how many of each it holds."""
+
+    root: str
+    num_photos: int = 0
+    num_edits: int = 0
+
+    @property
+    def photos(self) -> str:
+        return storage.join(self.root, "photos")
+
+    @property
+    def edits(self) -> str:
+        return storage.join(self.root, "edits")
+
+
+def write_plan(plan: IngestPlan, root: str) -> PlanFiles:
+    """The plan's photos and edits as Parquet under `root` (so the job graph carries paths, not the catalog)."""
+    files = PlanFiles(root, len(plan.photos), len(plan.edits))
+    for folder, rows, schema in ((files.photos, [photo_plan_row(p) for p in plan.photos], PLAN_PHOTOS),
+                                 (files.edits, [edit_plan_row(e) for e in plan.edits], PLAN_EDITS)):
+        storage.write_bytes(storage.join(folder, SHARD_NAME.format(index=0, count=1)),
+                            table_bytes(pa.Table.from_pylist(rows, schema=schema)))
+    return files
+
+
+def shard_count(rows: int) -> int:
+    """Shards of an output of `rows` rows: about ROWS_PER_SHARD rows each, at least one."""
+    return max(1, math.ceil(rows / ROWS_PER_SHARD))
+
+
+def build_pipeline(pipeline: beam.Pipeline, config: IngestJobConfig, plan: IngestPlan, files: PlanFiles) -> None:
+    """The plan written under `files` -> IngestFiveK -> photos/, edits/ (sorted shards of about
+    ROWS_PER_SHARD rows), errors/ingest; `plan` gives the experts and the planning errors."""
     layout = config.layout
     step = IngestConfig(catalog=config.catalog_uri, raw_check=config.raw_check, experts=plan.experts)
-    photos = pipeline | "CreatePhotos" >> beam.Create(plan.photos, reshuffle=True)
-    edits = pipeline | "CreateEdits" >> beam.Create(plan.edits, reshuffle=True)
+    photos = pipeline | "ReadPhotoPlan" >> read_rows(files.photos) | "PhotoInputs" >> beam.Map(photo_input)
+    edits = pipeline | "ReadEditPlan" >> read_rows(files.edits) | "EditInputs" >> beam.Map(edit_input)
     photo_rows, edit_rows, errors = (photos, edits) | "Ingest" >> IngestFiveK(step)
     planned = pipeline | "CreatePlanErrors" >> beam.Create(plan.errors)
-    all_written(write_rows(photo_rows, layout.photos, PHOTOS, label="WritePhotos", keys=("photo_id",)),
+    all_written(write_rows(photo_rows, layout.photos, PHOTOS, label="WritePhotos", keys=("photo_id",),
+                           num_shards=shard_count(files.num_photos)),
                 write_rows(edit_rows, layout.edits, EDITS, label="WriteEdits",
-                           keys=("photo_id", "editor_kind", "editor")),
+                           keys=("photo_id", "editor_kind", "editor"), num_shards=shard_count(files.num_edits)),
                 write_errors((errors, planned) | "AllErrors" >> beam.Flatten(), layout, STAGE))
 
 
@@ -366,6 +451,8 @@ def run_job(config: IngestJobConfig, beam_args: Sequence[str] = (),
             test_pipeline: beam.Pipeline | None = None) -> dict[str, int]:
     """Plan (catalog, metadata, raw files), run the ingest job, return its counters.
 
+    The plan goes to the workers as Parquet under <out>/_plans/ingest-<id>/ (deleted after the run),
+    not inside the job: the job's size does not grow with the catalog.
     Raises CatalogError, FiveKLayoutError or FileNotFoundError when the root or catalog is unusable.
     """
     layout = config.layout
@@ -374,8 +461,17 @@ def run_job(config: IngestJobConfig, beam_args: Sequence[str] = (),
              "catalog (ignored)", config.catalog_uri, len(plan.photos), fivek.EXPERT_SET, len(plan.edits),
              len(plan.errors), plan.unlisted_raws)
     outputs = {"photos": layout.photos, "edits": layout.edits, "errors": layout.errors(STAGE)}
-    run = run_stage(STAGE, outputs, len(plan.photos), "photos",
-                    lambda pipeline: build_pipeline(pipeline, config, plan), beam_args, test_pipeline)
+    plan_root = layout.path("_plans", f"{STAGE}-{uuid.uuid4().hex[:12]}")
+    try:
+        files = write_plan(plan, plan_root)
+        plan = dataclasses.replace(plan, photos=[], edits=[])   # the workers read them from the files
+        run = run_stage(STAGE, outputs, files.num_photos, "photos",
+                        lambda pipeline: build_pipeline(pipeline, config, plan, files), beam_args, test_pipeline)
+    finally:
+        storage.delete_folder(plan_root)
+        if storage.is_local(layout.path("_plans")):
+            with contextlib.suppress(OSError):
+                os.rmdir(layout.path("_plans"))
     log.info("ingest: %d photos, %d edits, %d errors -> %s (%.1f s)", run.counters.get("photos", 0),
              run.counters.get("edits", 0), run.counters.get("errors", 0), layout.root, run.seconds)
     return run.counters

@@ -8,9 +8,12 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from modeling.comparison import FLOOR
 from modeling.registry import MODEL_ORDER
 from pipelines.core import storage
+from pipelines.core.lab_summary import pool_rows, proposal_pools
 from pipelines.core.layout import DatasetLayout
+from pipelines.core.model_store import seed_folders
 from pipelines.core.parquet_io import count_rows, parquet_files, read_table
 from pipelines.core.schemas import NO_ADJUSTMENT, SLIDER_KEYS
 
@@ -31,11 +34,34 @@ class Inputs:
     configs: dict[str, dict]
     metrics: dict[str, dict]
     models: list[str]
+    folders: dict[str, str]          # model -> the folder of its lowest training seed (config, metrics, curve)
+    seeds: dict[str, list]           # model -> its training seeds found (None: the layout before seeds)
 
     @property
     def split(self) -> str:
         """The split `photoedit evaluate` ran on (evaluation/_summary.json), test by default."""
         return str((self.eval_summary or {}).get("split") or "test")
+
+    @property
+    def pools(self) -> list[int]:
+        """The proposal pools P of the evaluation rows, the paper's (largest) first; [] for rows without the column."""
+        return proposal_pools(self.evaluation) if self.evaluation is not None else []
+
+    @property
+    def protocol_proposals(self) -> int | None:
+        """P of the paper's protocol: evaluation/_summary.json's `proposals`, else the largest pool of the rows."""
+        summary = (self.eval_summary or {}).get("proposals")
+        pools = self.pools
+        if summary is not None and (not pools or int(summary) in pools):
+            return int(summary)
+        return pools[0] if pools else None
+
+    @property
+    def protocol_evaluation(self) -> pa.Table | None:
+        """The evaluation rows of the paper's protocol (P proposals aligned to the experts) and no_adjustment."""
+        if self.evaluation is None:
+            return None
+        return pool_rows(self.evaluation, self.protocol_proposals)
 
 
 def _optional_table(folder: str, what: str, command: str) -> pa.Table | None:
@@ -68,19 +94,24 @@ def load_inputs(layout: DatasetLayout) -> Inputs:
     for table in (evaluation, predictions):
         if table is not None:
             names.update(table.column("model").to_pylist())
-    names.discard(NO_ADJUSTMENT)
-    configs, metrics = {}, {}
+    names -= {NO_ADJUSTMENT, FLOOR}
+    configs, metrics, folders, seeds = {}, {}, {}, {}
     for name in sorted(names):
-        config = optional_json(storage.join(layout.model_dir(name), "config.json"))
+        found = seed_folders(layout.model_dir(name))
+        if not found:
+            continue
+        seeds[name] = [s for s, _ in found]
+        folders[name] = folder = found[0][1]
+        config = optional_json(storage.join(folder, "config.json"))
         if config is not None:
             configs[name] = config
-        metric = optional_json(storage.join(layout.model_dir(name), "metrics.json"))
+        metric = optional_json(storage.join(folder, "metrics.json"))
         if metric is not None:
             metrics[name] = metric
     models = list(MODEL_ORDER) + sorted(names - set(MODEL_ORDER))
     return Inputs(layout=layout, photos=photos, edits=edits, evaluation=evaluation, predictions=predictions,
                   eval_summary=eval_summary, models_summary=models_summary, configs=configs,
-                  metrics=metrics, models=models)
+                  metrics=metrics, models=models, folders=folders, seeds=seeds)
 
 
 def split_photo_ids(photos: pa.Table, split: str = "test") -> list[str]:

@@ -196,7 +196,8 @@ def grid_section(inputs: Inputs, figures_dir: str, count: int, size: int, device
         raw_uri = photos[photo_id]["raw_uri"]
         try:
             photo = open_photo(photos[photo_id], size)                # gs:// etc. as well as local paths
-            plan = plan_grid(photo_id, as_shot_white(photos[photo_id], photo), inputs.edits, inputs.evaluation)
+            plan = plan_grid(photo_id, as_shot_white(photos[photo_id], photo), inputs.edits,
+                             inputs.protocol_evaluation)
             thumbs = render_thumbnails(photo, plan, device)
         except Exception as exc:  # a missing or bad raw, or bad sliders: skip this photo, keep going
             log.warning("proposal grid: skipping %s (%s): %s: %s", photo_id, raw_uri, type(exc).__name__, exc)
@@ -227,7 +228,7 @@ def grid_section(inputs: Inputs, figures_dir: str, count: int, size: int, device
 def personalisation_section(inputs: Inputs, figures_dir: str) -> tuple[Section, list[FigureInfo]]:
     """Section 4: the P-VAE personalisation curve from models/pvae/personalisation.json."""
     section = Section("P-VAE personalisation")
-    path = storage.join(inputs.layout.model_dir("pvae"), "personalisation.json")
+    path = storage.join(inputs.folders.get("pvae", inputs.layout.model_dir("pvae")), "personalisation.json")
     curve = optional_json(path)
     if curve is None:
         log.warning("no %s", path)
@@ -239,13 +240,13 @@ def personalisation_section(inputs: Inputs, figures_dir: str) -> tuple[Section, 
                                   "(held-out edits + 1).")
         return section, []
     history = np.asarray(curve["history"], dtype=np.float64)
-    kinds = [k for k in ("amortised", "exact") if k in curve]
+    kinds = [k for k in ("amortised", "sampled") if k in curve]
     rel = f"{FIGURES}/personalisation.png"
     info = plot_personalisation(history, {k: curve[k] for k in kinds}, os.path.join(figures_dir, "personalisation.png"),
                                 title=f"P-VAE: {curve.get('users', '?')} users, {curve.get('held_out', '?')} held-out edits each")
-    section.figures.append((rel, "LL_k − LL_0 (nats/edit) vs history edits, amortised q and exact posterior, ±1 s.e."))
+    section.figures.append((rel, "LL_k − LL_0 (nats/edit) vs history edits, amortised q and importance-sampled posterior, ±1 s.e. (clustered by editor)"))
     section.paragraphs.append(
-        f"{str(curve.get('definition', '')).rstrip('.')}. Bands: ±1 s.e. of the per-user gain over users. Users: "
+        f"{str(curve.get('definition', '')).rstrip('.')}. Bands: ±1 s.e. of the per-user gain over users, clustered by editor. Users: "
         f"{curve.get('users')}; held-out edits per user: {curve.get('held_out')}; importance samples: "
         f"{curve.get('num_samples')}.")
     picks = sorted({0, int(history[-1]), *[int(k) for k in history if int(k) in (1, 2, 5, 10, 20, 30)]})

@@ -16,6 +16,7 @@ from features.preprocess import (
     resize_whole,
     vgg16_input,
 )
+from features.vgg16 import RANDOM_WEIGHTS, check_weights
 
 pytestmark = pytest.mark.slow
 
@@ -100,3 +101,37 @@ def test_weights_from_keras_h5_file(tmp_path):
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
     with pytest.raises(FileNotFoundError):
         build_fc7_model(str(tmp_path / "nope.h5"))
+    check_weights(str(path))                                       # the real file passes the quick check
+    truncated = tmp_path / "truncated.h5"
+    truncated.write_bytes(path.read_bytes()[:10_000_000])
+    with pytest.raises(ValueError, match="cannot be used: .*truncated file"):
+        check_weights(str(truncated))
+
+
+def test_check_weights_refuses_junk_missing_and_non_vgg_files_in_one_line(tmp_path):
+    import json
+    import zipfile
+
+    import h5py
+    junk = tmp_path / "junk.h5"
+    junk.write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(range(256)) * 8)
+    small = tmp_path / "small.h5"
+    with h5py.File(small, "w") as f:
+        f.create_dataset("dense/kernel", data=np.zeros((8, 4), np.float32))
+    vgg_like = tmp_path / "vgg_like.h5"
+    with h5py.File(vgg_like, "w") as f:
+        f.create_dataset("fc2/fc2/kernel:0", shape=(4096, 4096), dtype="f4", chunks=True)   # never written: tiny
+    keras_without_fc2 = tmp_path / "other.keras"
+    with zipfile.ZipFile(keras_without_fc2, "w") as z:
+        z.writestr("config.json", json.dumps({"config": {"name": "m", "layers": [{"config": {"name": "dense"}}]}}))
+        z.writestr("model.weights.h5", b"")
+    not_a_zip = tmp_path / "model.keras"
+    not_a_zip.write_bytes(b"PK but no")
+    for path, message in ((junk, "cannot be used"), (tmp_path / "nope.h5", "not found"),
+                          (small, "no 4096 x 4096 kernel"), (keras_without_fc2, "no layer named fc2"),
+                          (not_a_zip, "not a zip file")):
+        with pytest.raises(ValueError, match=message) as refused:
+            check_weights(str(path))
+        assert "\n" not in str(refused.value) and str(path) in str(refused.value)
+    check_weights(str(vgg_like))
+    check_weights(RANDOM_WEIGHTS)

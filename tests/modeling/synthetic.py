@@ -71,11 +71,25 @@ def ambiguous_user_problem(num_users: int, seed: int, per_user: int = 50, sigma:
     11 shift^2 / (2 sigma^2) = 0.7 nats of evidence, so one edit leaves the style uncertain and
     ten identify it. Returns x, y, users [N], styles [U].
     """
+    styles, B = _ambiguous_styles(shift)
+    return _users_of_styles(styles, B, num_users, per_user, sigma, seed)
+
+
+def _ambiguous_styles(shift: float = 0.035) -> tuple[np.ndarray, np.ndarray]:
+    """The styles [3, 11] and linear map B [FEATURES, 11] of ambiguous_user_problem."""
     prob = np.random.default_rng(11)
     pattern = prob.choice([-1.0, 1.0], size=11)
     styles = np.stack([shift * pattern, -shift * pattern, np.zeros(11)])
-    B = prob.normal(size=(FEATURES, 11)) * 0.02
-    return _users_of_styles(styles, B, num_users, per_user, sigma, seed)
+    return styles, prob.normal(size=(FEATURES, 11)) * 0.02
+
+
+def ambiguous_true_posterior(x: torch.Tensor, y: torch.Tensor, sigma: float = 0.1) -> np.ndarray:
+    """The exact posterior over the 3 styles [3] of ambiguous_user_problem given one user's edits x [N, D], y [N, 11]."""
+    styles, B = _ambiguous_styles()
+    resid = y.double().numpy()[:, None] - styles[None] - (x.double().numpy() @ B)[:, None]   # [N, 3, 11]
+    log_post = -0.5 * (resid ** 2).sum((0, 2)) / sigma ** 2      # uniform prior over the styles
+    post = np.exp(log_post - log_post.max())
+    return post / post.sum()
 
 
 def edits_data(x: torch.Tensor, y: torch.Tensor, image: np.ndarray | None = None,

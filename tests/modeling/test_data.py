@@ -56,12 +56,27 @@ def test_rows_without_features_or_with_nan_are_dropped():
 def test_pseudo_users_chunk_experts_and_keep_users():
     editors = np.array(["A"] * 120 + ["u7"] * 30 + ["B"] * 50)
     kinds = np.array(["expert"] * 120 + ["user"] * 30 + ["expert"] * 50)
-    keys = np.array([f"img{i:04d}" for i in range(200)])
-    users = pseudo_users(editors, kinds, keys)
+    photos = np.array([f"img{i:04d}" for i in range(200)])
+    users = pseudo_users(editors, kinds, photos)
     sizes = sorted(np.bincount(users).tolist())
     assert sizes == [20, 30, 50, 50, 50]  # A: 50 + 50 + 20, B: 50, u7: 30
     for u in np.unique(users):
         assert len(set(editors[users == u].tolist())) == 1
+
+
+def test_pseudo_users_hold_whole_photos_in_a_seeded_shuffle():
+    """Every variant of a photo edited by one expert sits in one pseudo-user; photos are shuffled, not in id order."""
+    photos = np.repeat([f"p{i:03d}" for i in range(60)], 3)                  # 3 variants per photo
+    editors, kinds = np.array(["A"] * len(photos)), np.array(["expert"] * len(photos))
+    users = pseudo_users(editors, kinds, photos, size=20)
+    for p in np.unique(photos):
+        assert len(set(users[photos == p].tolist())) == 1, p
+    sizes = np.bincount(users)
+    assert sizes.sum() == 180 and np.all(sizes[:-1] == 21) and 0 < sizes[-1] <= 21   # 7 whole photos each
+    first = users[::3]                                                         # per photo, in id order
+    assert np.any(np.diff(first) < 0)                                          # not chunked in id order
+    assert np.array_equal(users, pseudo_users(editors, kinds, photos, size=20))          # deterministic
+    assert not np.array_equal(users, pseudo_users(editors, kinds, photos, size=20, seed=1))
 
 
 def test_feature_normaliser_round_trip():

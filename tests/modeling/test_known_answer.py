@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from modeling.known_answer import KnownAnswer, Regime
+from modeling.known_answer import KnownAnswer, Regime, truth_personalisation_curve
+from modeling.likelihood import CELL_COUNTS, NEUTRAL, cell_index
 from modeling.metrics import grouped_mean_se, predictive_log_likelihood
 from modeling.mixture_floor import fit_floor
 from modeling.training import TrainConfig, new_model, train
@@ -107,3 +108,139 @@ def test_a_photo_cluster_prior_follows_the_photo(problem, test_ll):
     spread = float((weights - weights.mean(0)).abs().sum(1).mean() / 2)     # mean total variation from the average
     fixed = test_ll["cgmvae_model"].cluster_prior_weights(test_data.x)
     assert spread > 0.05 and torch.equal(fixed, fixed[:1].expand_as(fixed)), spread
+
+
+# --- exactness of the generator's options (sparse / low rank / both, keep_style, clipping, steps) ---
+
+OPTIONS = {
+    "sparse": dict(feature_dim=24, informative=3, raw_informative=3, styles=3, weight_strength=2.0,
+                   mean_strength=0.2, editor_preference=0.3),
+    "both_atoms_clip_steps": dict(feature_dim=40, informative=4, raw_informative=2, factors=6, styles=2,
+                                  weight_strength=1.5, mean_strength=0.1, atoms=True, touch_p=0.5,
+                                  clip_share=0.3, steps=True, editor_preference=0.8),
+    "low_rank_keep": dict(feature_dim=40, informative=3, raw_informative=0, factors=5, styles=4,
+                          mean_strength=0.1, keep_style=True, editor_preference=0.3, atoms=True, steps=False),
+}
+
+
+def option_truth(name: str, **overrides) -> KnownAnswer:
+    return KnownAnswer(Regime(name, "test", **{**OPTIONS[name], "seed": 5, **overrides}))
+
+
+def joint_cells(y: torch.Tensor) -> np.ndarray:
+    """The lattice cell of every slider of each edit [N, 11] (int)."""
+    return cell_index(y).numpy().astype(np.int64)
+
+
+@pytest.mark.parametrize("name", list(OPTIONS))
+def test_sampled_cell_frequencies_match_the_exact_probabilities(name):
+    """With a noise well below most cells an edit lands in few joint cells: the frequencies of
+    sample_edits there match exp(log p(y | x)) (editor unknown, and per editor), and the exact
+    masses of the distinct cells drawn never sum past 1."""
+    truth = option_truth(name, noise=1e-4)
+    x = truth.features(2, seed=1)
+    n = 10000
+    for photo in range(2):
+        xs = x[photo:photo + 1].expand(n, -1)
+        for editors, log_prob in ((None, truth.log_likelihood), (2, None)):
+            if editors is None:
+                y = truth.sample(x[photo:photo + 1], n, torch.Generator().manual_seed(photo))[0]
+                lp = log_prob(xs, y)
+            else:
+                e = torch.full((n,), editors)
+                y = truth.sample_edits(xs, e, torch.Generator().manual_seed(10 + photo))
+                lp = truth.log_prob_given_editor(xs, y, e)
+            cells, first, counts = np.unique(joint_cells(y), axis=0, return_index=True, return_counts=True)
+            p = lp[first].double().exp().numpy()
+            assert p.sum() <= 1 + 1e-6, p.sum()
+            big = n * p >= 100
+            assert p[big].sum() > 0.3, (name, p[big].sum())
+            z = (counts[big] - n * p[big]) / np.sqrt(n * p[big] * (1 - p[big]))
+            assert np.abs(z).max() < 5, (name, photo, editors, z)
+
+
+def reference_log_prob(truth: KnownAnswer, x: torch.Tensor, y: torch.Tensor) -> np.ndarray:
+    """log p(y | x) [N] written from the module docstring in numpy/scipy, apart from the module's code."""
+    from scipy.stats import norm
+    r = truth.regime
+    t = truth.signal(x).double().numpy()
+    logits = r.weight_strength * t @ truth.style_map.double().numpy()
+    prefs = truth.prefs.double().numpy()                                                  # [E, S]
+    w = np.exp(logits - logits.max(1, keepdims=True))[:, None] * prefs[None]               # [N, E, S]
+    w /= w.sum(-1, keepdims=True)
+    means = truth.centres.double().numpy()[None] + r.mean_strength * (t @ truth.mean_map.double().numpy())[:, None]
+    counts = CELL_COUNTS.numpy()
+    yy = y.double().numpy()
+    k = np.round((yy + 1) * counts / 2)
+    lo = np.where(k <= 0, -np.inf, -1 + (k - 0.5) * 2 / counts)[:, None]
+    hi = np.where(k >= counts, np.inf, -1 + (k + 0.5) * 2 / counts)[:, None]
+    cont = norm.cdf(hi, means, r.noise) - norm.cdf(lo, means, r.noise)                     # [N, S, 11]
+    rho = truth.rho.double().numpy()[None]
+    neutral = (k == np.round((NEUTRAL.double().numpy() + 1) * counts / 2))[:, None]
+    per_slider = rho * neutral + (1 - rho) * cont
+    per_slider[..., :2] = cont[..., :2]                                                    # white balance: no atom
+    style = per_slider.prod(-1)                                                            # [N, S]
+    return np.log((w * style[:, None]).sum(-1).mean(-1))
+
+
+@pytest.mark.parametrize("name", list(OPTIONS))
+def test_log_prob_matches_an_independent_reference(name):
+    truth = option_truth(name, noise=0.08)
+    x = truth.features(200, seed=2)
+    y = truth.sample_edits(x, torch.arange(200) % 5, torch.Generator().manual_seed(3))
+    ref = reference_log_prob(truth, x, y)
+    assert np.isfinite(ref).all()
+    assert np.allclose(truth.log_likelihood(x, y).double().numpy(), ref, atol=2e-4)
+
+
+def test_signal_sits_where_the_regime_says():
+    """Sparse: the signal is the raw coordinates at the drawn positions; factor directions: unit variance."""
+    for name in OPTIONS:
+        truth = option_truth(name)
+        r = truth.regime
+        x = truth.features(4000, seed=4)
+        t = truth.signal(x)
+        raw = truth.raw_positions
+        assert len(raw) == r.raw_informative and len(set(raw.tolist())) == len(raw)
+        assert torch.equal(t[:, :len(raw)], x[:, raw])
+        assert torch.allclose(t.std(0), torch.ones(r.informative), atol=0.06), (name, t.std(0))
+        others = np.setdiff1d(np.arange(r.feature_dim), raw.numpy())
+        if r.factors == 0:   # the rest: independent noise, uncorrelated with the signal
+            corr = np.corrcoef(np.concatenate([t.numpy(), x[:, others].numpy()], 1).T)[:r.informative, r.informative:]
+            assert np.abs(corr).max() < 0.08
+
+
+def test_a_user_who_keeps_a_style_uses_it_for_every_edit():
+    truth = option_truth("low_rank_keep")
+    x = truth.features(300, seed=5)
+    log_style, _ = truth.components(x)                          # [B, E, S]
+    assert torch.equal(log_style.exp(), truth.prefs[None].expand_as(log_style))
+    assert torch.equal(truth.prefs.sum(1), torch.ones(5)) and set(truth.prefs.unique().tolist()) == {0.0, 1.0}
+    y = truth.sample_edits(x.repeat_interleave(5, 0), torch.arange(1500) % 5, torch.Generator().manual_seed(6))
+    each = truth.log_prob_each_editor(x.repeat_interleave(5, 0), y)
+    assert torch.allclose(torch.logsumexp(each, 1) - np.log(5), truth.log_likelihood(x.repeat_interleave(5, 0), y)
+                          .double(), atol=1e-4)
+    flat = truth.with_fixed_weights(x)        # kept styles ignore the photo: fixed weights are the truth
+    assert torch.allclose(flat.log_likelihood(x.repeat_interleave(5, 0), y),
+                          truth.log_likelihood(x.repeat_interleave(5, 0), y), atol=1e-4)
+
+
+def test_clipping_and_steps_put_edits_where_they_say():
+    truth = option_truth("both_atoms_clip_steps", noise=0.08)
+    x = truth.features(400, seed=7)
+    y = truth.sample_edits(x, torch.arange(400) % 5, torch.Generator().manual_seed(8))
+    assert float((y.abs() == 1).float().mean()) > 0.05                              # piled at the range ends
+    lattice = -1.0 + 2.0 * cell_index(y) / CELL_COUNTS
+    assert torch.allclose(lattice[:, 1:], y[:, 1:].double(), atol=1e-6)               # Lightroom steps
+    off = option_truth("both_atoms_clip_steps", noise=0.08, steps=False, clip_share=0.0)
+    y_off = off.sample_edits(x, torch.arange(400) % 5, torch.Generator().manual_seed(8))
+    assert not torch.allclose(-1.0 + 2.0 * cell_index(y_off)[:, 1:] / CELL_COUNTS[1:], y_off[:, 1:].double(), atol=1e-6)
+
+
+def test_truth_curve_is_zero_without_preference_and_reaches_the_ceiling_when_users_keep_a_style():
+    none = truth_personalisation_curve(option_truth("sparse", editor_preference=0.0), users_per_editor=4, seed=1)
+    assert max(abs(g) for g in none["gain"]) < 1e-9 and abs(none["ceiling"]) < 1e-9
+    keep = truth_personalisation_curve(option_truth("low_rank_keep", editor_preference=0.0), users_per_editor=4, seed=1)
+    assert abs(keep["gain"][0]) < 1e-9 and keep["ceiling"] > 0.1
+    assert keep["gain"][1] > 0 and keep["gain"][30] <= keep["ceiling"] + 1e-9
+    assert keep["gain"][30] > 0.9 * keep["ceiling"]     # 30 edits identify a kept style of noise-separated styles

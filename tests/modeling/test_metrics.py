@@ -14,6 +14,7 @@ from modeling.baselines import GaussianMLP
 from modeling.likelihood import ATOM_SLIDERS
 from modeling.metrics import (
     NEUTRAL_MODEL,
+    clustered_mean_se,
     convergence,
     grouped_mean_se,
     histogram_jsd,
@@ -117,11 +118,33 @@ def test_convergence_reports_nested_estimates():
     check = convergence(log_w)
     assert check["samples"] == [50, 100, 200, 400] and not check["exact"]
     assert check["ll"][0] < check["ll"][-1] < 0.5                     # biased low, rising with S
-    assert check["converged"] == (check["last_doubling_change"] < 0.05)
     assert check["ess_min"] <= check["ess_mean"] <= 400
+    assert check["tolerance"] == 0.01 and check["converged"], check
+    # log-normal weights: var(W)/E[W]^2 = e - 1, so the log bias at S draws is (e - 1) / (2 S)
+    assert abs(check["ess_bias"] - (np.e - 1) / 800) < 0.001, check
+    assert abs(check["ll"][-1] - (0.5 - (np.e - 1) / 800)) < 3 * check["ess_se"] + 0.002, check
     heavy = convergence(3.0 * log_w)                                   # heavy-tailed: not converged
-    assert not heavy["converged"]
+    assert not heavy["converged"] and heavy["ess_bias"] > 0.01
     assert convergence(log_w[:, :1])["exact"]
+
+
+def test_convergence_needs_the_ess_bias_under_tolerance():
+    """Weights whose doublings do not move the mean but whose ESS (8 of 64) puts the log bias at 0.05: not converged."""
+    few = torch.full((300, 64), -30.0, dtype=torch.float64)
+    few[:, ::8] = 0.0                                                   # every 8th draw dominates
+    check = convergence(few)
+    assert check["last_doubling_change"] < 0.01 and check["ess_bias"] > 0.01 and not check["converged"], check
+
+
+def test_clustered_se_counts_clusters_not_units():
+    """Units identical within 2 clusters: the s.e. is that of 2 cluster means, not of 8 independent units."""
+    values = np.array([1.0] * 4 + [3.0] * 4)
+    mean, se = clustered_mean_se(values, np.array(["A"] * 4 + ["B"] * 4))
+    assert mean == 2.0 and abs(se - 1.0) < 1e-12                        # std([1, 3]) / sqrt(2)
+    assert se > 2 * mean_se(values)[1]                                   # the naive s.e.: 0.38
+    same = clustered_mean_se(values, np.arange(8))                       # one unit per cluster: the usual s.e.
+    assert abs(same[1] - mean_se(values)[1]) < 1e-12
+    assert np.isnan(clustered_mean_se(values, np.zeros(8))[1])          # one cluster: not estimable
 
 
 class Constant(SliderModel):

@@ -210,7 +210,7 @@ def test_fit_recovers_a_realistic_pair_from_the_dng_with_none_pinned(blackmagic_
         truth[spec.index(key)] = value + (neutral[spec.index(key)] if key == "Tint" else 0.0)
     with torch.no_grad():
         after = render_sliders(before[None], torch.tensor(truth[None], dtype=torch.float32), camera, spec=spec)[0]
-    result = fit_sliders(before, camera, after, neutral, FitConfig(restarts=4), spec, rng=np.random.default_rng(0))
+    result = fit_sliders(before, camera, after, neutral, FitConfig(restarts=8), spec, rng=np.random.default_rng(0))
     assert result.delta_e < 1.0 and result.pinned == [], result
     assert result.prior == "built-in FiveK-like" and result.prior_weight > 0 and result.prior_cost > 0
     fitted = result.to_mapping()

@@ -1,5 +1,6 @@
 """Training loop and search: seeds, early stopping and selection on the validation LL, resume, the
-same search budget for every model, the PCA projection and input dropout."""
+same search budget for every model (input group lasso axis and candidates included), the PCA
+projection and input dropout. The group lasso itself: tests/modeling/test_input_sparsity.py."""
 from __future__ import annotations
 
 import logging
@@ -11,7 +12,9 @@ import torch
 from modeling.metrics import predictive_log_likelihood
 from modeling.search import (
     DEFAULTS,
+    INPUT_CANDIDATES,
     MODEL_SPACE,
+    SHARED_SPACE,
     default_kwargs,
     draw_settings,
     search,
@@ -100,7 +103,12 @@ def test_every_model_gets_the_same_search_budget(name):
     assert settings[0] == {axis: DEFAULTS[axis] for axis in search_space(name)}     # the defaults first
     assert all(set(s) == set(search_space(name)) for s in settings)
     assert draw_settings(name, 6, settings[0]) == settings                         # seeded
-    assert {"hidden", "layers", "input_dropout", "projection_dim", "weight_decay"} <= set(search_space(name))
+    assert {"hidden", "layers", "input_dropout", "projection_dim", "weight_decay",
+            "input_penalty"} <= set(search_space(name))
+    # then how the features enter: the raw features under the input group lasso, at the same strengths for all
+    assert settings[1:len(INPUT_CANDIDATES)] == [{**settings[0], **c} for c in INPUT_CANDIDATES[1:]]
+    assert {s["input_penalty"] for s in settings[:len(INPUT_CANDIDATES)]} == {0.0, 0.1, 0.3, 1.0}
+    assert 0.0 in SHARED_SPACE["input_penalty"] and max(SHARED_SPACE["input_penalty"]) >= 3.0
 
 
 def test_search_keeps_the_best_validation_ll(caplog):

@@ -127,3 +127,22 @@ def test_encoding_is_byte_reproducible():
     icc = image_io.srgb_icc()
     assert icc[24:36] == struct.pack(">6H", 2000, 1, 1, 0, 0, 0)
     assert "sRGB" in ImageCms.ImageCmsProfile(io.BytesIO(icc)).profile.profile_description
+
+
+def test_prophoto_profile_curve_matches_the_encoding_toe():
+    """Below 1/512 the ROMM encoding is linear (x 16); the embedded ICC curve decodes the same, not a pure gamma."""
+    dark = np.linspace(2e-4, 2.5e-3, 3 * 4 * 6, dtype=np.float32).reshape(3, 4, 6)
+    back = read_image(encode_image(dark, fmt="tiff", space="prophoto", bits=16))
+    np.testing.assert_allclose(back, dark, atol=1e-5)  # the 16-bit table; a pure gamma decodes 1.2e-3 as 8.1e-4
+    # LittleCMS reads the profile the same way: encoded levels 1..7 of 255 lie in the toe
+    levels = np.arange(1, 8, dtype=np.uint8)
+    enc8 = Image.fromarray(np.repeat(levels[None, :, None], 3, axis=2), "RGB")
+    buf = io.BytesIO()
+    enc8.save(buf, format="PNG", icc_profile=build_prophoto_icc())
+    img = Image.open(io.BytesIO(buf.getvalue()))
+    profile = ImageCms.ImageCmsProfile(io.BytesIO(img.info["icc_profile"]))
+    lcms = np.asarray(ImageCms.profileToProfile(img, profile, ImageCms.createProfile("sRGB"), outputMode="RGB"),
+                      dtype=np.float64)[0, :, 1]
+    grey = torch.from_numpy(np.repeat(levels[None, :] / 255.0 / 16.0, 3, axis=0)[:, None, :])[None]
+    ours = linear_prophoto_to_srgb(grey)[0, 1, 0].numpy() * 255.0
+    assert np.abs(lcms - ours).max() <= 0.6, (lcms, ours)

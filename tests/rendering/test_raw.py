@@ -1,6 +1,8 @@
 """Raw decoding: the real DNG fixture, a pidng-written DNG, and every bad input raising its error."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -165,3 +167,38 @@ def test_load_photo_reads_images_with_identity_profile(tmp_path):
     photo = load_photo(str(tmp_path / "x.tif"), long_side=15)
     assert photo.camera_rgb.shape == (3, 10, 15)
     assert photo.profile.camera_model == "linear ProPhoto RGB"
+
+
+# ------------------------------------------------------------------ camera-profile tags (issue 20)
+
+SDK_PROFILE = Path(__file__).resolve().parent / "sdk_profile"
+
+
+def test_profile_tags_are_read_from_a_dng():
+    """tests/rendering/sdk_profile/profile.dng carries every camera-profile tag (written by make_inputs.py)."""
+    from tests.rendering.sdk_profile import make_inputs as made
+    profile = read_camera_profile(str(SDK_PROFILE / "profile.dng"))
+    close = dict(rtol=1e-5, atol=1e-6)  # exiftool was given 6 significant digits
+    np.testing.assert_allclose(profile.hue_sat_map1, made.hue_sat_table(made.HUE_SAT_DIMS, 0.3, 1.0), **close)
+    np.testing.assert_allclose(profile.hue_sat_map2, made.hue_sat_table(made.HUE_SAT_DIMS, 1.4, 1.6), **close)
+    np.testing.assert_allclose(profile.look_table, made.hue_sat_table(made.LOOK_DIMS, 2.2, 0.8), **close)
+    assert profile.hue_sat_map1.shape == (1, 12, 4, 3) and profile.look_table.shape == (4, 8, 3, 3)
+    assert (profile.hue_sat_encoding, profile.look_table_encoding) == (0, 1)
+    np.testing.assert_allclose(profile.tone_curve, made.TONE_CURVE, atol=1e-7)
+    assert profile.baseline_exposure == pytest.approx(0.5) and profile.baseline_exposure_offset == pytest.approx(-0.25)
+    assert profile.default_black_render == 1 and profile.default_blacks() == 0.0
+    assert profile.forward_matrix1 is None and profile.forward_matrix2 is not None
+    plain = read_camera_profile(str(SDK_PROFILE / "plain.dng"))
+    assert plain.hue_sat_map1 is None and plain.look_table is None and plain.tone_curve is None
+    assert plain.baseline_exposure_offset == 0.0 and plain.default_blacks() == 5.0
+
+
+def test_malformed_profile_tags_are_left_out(caplog):
+    from rendering.raw import _profile_look
+    tags = {50937: (6, 3, 1), 50938: tuple([0.0, 1.0, 1.0] * 17),   # 17 entries for 6 x 3 x 1 = 18
+            50981: (4, 2, 1), 50982: tuple([0.0, 1.0, 1.0] * 4),    # 4 x (2 - 1) x 1: saturation 0 left out
+            50940: (0.0, 0.0, 0.5, 0.4, 0.4, 1.0)}                   # x not increasing
+    with caplog.at_level("WARNING"):
+        out = _profile_look(tags, "bad.dng")
+    assert "hue_sat_map1" not in out and "tone_curve" not in out and out["look_table"].shape == (1, 4, 2, 3)
+    assert "ProfileHueSatMapData" in caplog.text and "ProfileToneCurve" in caplog.text

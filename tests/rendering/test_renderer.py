@@ -184,6 +184,52 @@ def test_clarity_raises_local_contrast_and_is_local():
     assert abs(float(o[16, 11] - o[16, 20])) > 0.005  # same 0.18 input, near dark vs near bright
 
 
+# Saturated and muted colours (encoded sRGB) and greys, one flat patch each.
+FLAT_COLOURS = ((0.9, 0.05, 0.05), (0.05, 0.8, 0.05), (0.05, 0.1, 0.9), (0.9, 0.9, 0.1), (0.1, 0.85, 0.85),
+                (0.85, 0.1, 0.85), (0.6, 0.45, 0.35), (0.5, 0.5, 0.5), (0.12, 0.12, 0.12))
+DEFAULT_LOOK = {"Brightness": 50, "Contrast": 25, "Shadows": 5}
+
+
+def _patches(side: int = 24) -> torch.Tensor:
+    """Linear ProPhoto [1,3,3 side,3 side]: the FLAT_COLOURS as a 3 x 3 grid of flat patches."""
+    grid = torch.tensor(FLAT_COLOURS, dtype=torch.float64).T.reshape(1, 3, 3, 3)
+    enc = grid.repeat_interleave(side, dim=2).repeat_interleave(side, dim=3)
+    return srgb_to_linear_prophoto(enc).clamp(min=0).float()
+
+
+@pytest.mark.parametrize("look", [{}, DEFAULT_LOOK], ids=["neutral", "default-look"])
+def test_clarity_leaves_flat_colour_alone(look):
+    side = 24
+    img = _patches(side)
+    out = render(img, [look, {**look, "Clarity": 100}, {**look, "Clarity": -100}],
+                 curve=MEDIUM_CONTRAST if look else None)
+    de = torch.sqrt(((lab(out[1:]) - lab(out[:1])) ** 2).sum(dim=1))       # [2, H, W]
+    inner = torch.zeros(3 * side, 3 * side, dtype=torch.bool)               # away from the patch edges
+    for i in range(3):
+        for j in range(3):
+            inner[i * side + 6:(i + 1) * side - 6, j * side + 6:(j + 1) * side - 6] = True
+    assert float(de[:, inner].max()) < 0.5
+    # a whole frame of one saturated colour: nothing moves anywhere
+    red = img[..., :side, :side].contiguous()
+    frame = render(red, [look, {**look, "Clarity": 100}, {**look, "Clarity": -100}],
+                   curve=MEDIUM_CONTRAST if look else None)
+    assert float(torch.sqrt(((lab(frame[1:]) - lab(frame[:1])) ** 2).sum(dim=1)).max()) < 0.5
+
+
+def test_clarity_raises_local_contrast_of_saturated_texture():
+    rng = np.random.default_rng(4)
+    h, w = 48, 64
+    yy, xx = np.mgrid[0:h, 0:w]
+    texture = 0.12 * ((xx // 4 + yy // 4) % 2) + rng.normal(0, 0.01, (h, w))
+    enc = np.stack([0.7 + texture, 0.1 + 0.3 * texture, 0.08 + 0.2 * texture]).clip(0.01, 0.97)  # textured red
+    img = srgb_to_linear_prophoto(torch.from_numpy(enc)[None]).clamp(min=0).float()
+    out = render(img, [DEFAULT_LOOK, {**DEFAULT_LOOK, "Clarity": 100}, {**DEFAULT_LOOK, "Clarity": -100}],
+                 curve=MEDIUM_CONTRAST)
+    lc = local_contrast(out)
+    assert lc[1] > lc[0] * 1.15 and lc[2] < lc[0] / 1.15
+    hue = torch.atan2(lab(out)[:, 2], lab(out)[:, 1]).mean(dim=(1, 2))
+    assert torch.allclose(hue[1:], hue[:1], atol=0.05)   # local contrast, not a colour shift
+
 def test_monotone_tone_curve_keeps_order():
     lut = tone_curve_lut(MEDIUM_CONTRAST)
     assert np.all(np.diff(lut) >= 0) and lut[0] == 0 and abs(lut[-1] - 1) < 1e-9
@@ -265,6 +311,23 @@ def test_photo_renderer_batches_like_single_renders():
         np.testing.assert_allclose(batched[i], single[0], atol=1e-6)
     assert np.abs(batched[0] - batched[1]).max() > 0.01
 
+
+
+def test_chunked_and_skipping_renders_equal_the_whole_batch(monkeypatch):
+    import rendering.renderer as renderer
+
+    rng = np.random.default_rng(6)
+    img = scene(24, 32)
+    sliders = PROCESS_2003.from_model(rng.uniform(-0.7, 0.7, (5, 11)))
+    sliders[1:3, [PROCESS_2003.index(k) for k in ("Clarity", "Vibrance", "Saturation")]] = 0.0  # skipped stages
+    s = torch.tensor(sliders, dtype=torch.float32)
+    cam = CameraMatrices.from_profiles([IDENTITY])
+    lut = torch.from_numpy(tone_curve_luts([MEDIUM_CONTRAST, None, MEDIUM_CONTRAST, None, None], 5))
+    whole = render_sliders(img.expand(5, -1, -1, -1), s.clone().requires_grad_(True), cam, lut)  # nothing skipped
+    monkeypatch.setattr(renderer, "CHUNK_PIXELS", 2 * 24 * 32)  # chunks of 2, 2 and 1 images
+    with torch.inference_mode():
+        chunked = render_sliders(img.expand(5, -1, -1, -1), s, cam, lut)
+    assert torch.allclose(chunked, whole.detach(), atol=2e-6)
 
 @pytest.mark.parametrize("key,value", [("Exposure", float("nan")), ("Contrast", 500.0), ("Temperature", 100.0)])
 def test_photo_renderer_rejects_bad_sliders(key, value):

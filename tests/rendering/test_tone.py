@@ -41,6 +41,22 @@ def test_exposure_ramp_is_the_sdk_ramp():
     np.testing.assert_allclose(ramp_of(x, -1.0, 0.0), x, rtol=1e-12)
 
 
+def test_srgb_transfer_is_the_standard_and_lookup_interpolates():
+    x = torch.linspace(-0.01, 1.0, 200001, dtype=D)
+    standard = torch.where(x <= 0.0031308, 12.92 * x, 1.055 * x.clamp(min=1e-9) ** (1 / 2.4) - 0.055)
+    gap = (tone.encode(x) - standard).abs()
+    assert float(gap.max()) < 6e-6 and float(gap[(x < 0.00313) | (x > 0.0032)].max()) < 1e-12
+    v = torch.linspace(-0.01, 1.0, 200001, dtype=D)
+    standard = torch.where(v <= 0.04045, v / 12.92, ((v.clamp(min=0) + 0.055) / 1.055) ** 2.4)
+    assert torch.allclose(tone.decode(v), standard, atol=1e-12)
+    assert torch.allclose(tone.decode(tone.encode(x.clamp(min=0))), x.clamp(min=0), atol=1e-6)
+    lut = torch.rand(2, 33, dtype=D).cumsum(dim=1)
+    pos = torch.rand(2, 500, dtype=D)
+    expected = torch.stack([torch.from_numpy(np.interp(pos[i].numpy(), np.linspace(0, 1, 33), lut[i].numpy()))
+                            for i in range(2)])
+    assert torch.allclose(tone.lookup(lut, pos), expected, atol=1e-12)
+    assert torch.allclose(tone.lookup(lut, torch.tensor([[0.0, 1.0, 2.0]] * 2, dtype=D)), lut[:, [0, -1, -1]])
+
 def test_exposure_tone_keeps_white_for_negative_totals():
     x = torch.linspace(0.0, 1.0, 1001, dtype=D)[None].expand(3, -1)
     y = tone.exposure_tone(x, t(-1.0, -2.5, 0.7))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from rendering.colour import WHITE_XY
+from rendering.colour import BRADFORD, WHITE_XY
 from rendering.raw import CameraProfile, read_camera_profile
 from rendering.white_balance import (
     CameraMatrices,
@@ -129,3 +129,54 @@ def test_matrices_are_differentiable_in_temperature_and_tint(blackmagic):
     xy = temperature_tint_to_xy(t, tint)
     xy.sum().backward()
     assert torch.all(t.grad != 0) and torch.all(tint.grad != 0)
+
+
+# ------------------------------------------------------------- the SDK's profile matrices (issue 20)
+
+def test_normalize_color_matrix_scales_to_d50_and_rounds_like_the_sdk():
+    from rendering.colour import WHITE_XYZ
+    from rendering.white_balance import normalize_color_matrix
+    cm = np.array([[0.7, -0.1, -0.05], [-0.3, 1.1, 0.2], [-0.05, 0.15, 0.6]])
+    out = normalize_color_matrix(cm)
+    peak = (cm @ WHITE_XYZ["D50"]).max()
+    np.testing.assert_allclose(out, np.round(cm / peak, 4), atol=1e-12)
+    assert (out @ WHITE_XYZ["D50"]).max() == pytest.approx(1.0, abs=2e-4)
+    within = cm / peak * 1.005  # within 1 % of 1: the SDK only rounds
+    np.testing.assert_allclose(normalize_color_matrix(within), np.round(within, 4), atol=1e-12)
+
+
+def test_bradford_gains_are_limited_to_a_tenth_and_ten():
+    from rendering.white_balance import _bradford
+    src = torch.tensor([[0.9642, 1.0, 0.8251]], dtype=torch.float64)
+    dst = torch.tensor([[0.9642, 1.0, 80.0]], dtype=torch.float64)  # S cone x100, L cone negative (-> 0)
+    cone = torch.as_tensor(BRADFORD, dtype=torch.float64)
+    gains = torch.diagonal(cone @ _bradford(src, dst)[0] @ torch.linalg.inv(cone))
+    m_gain = float((cone @ dst[0])[1] / (cone @ src[0])[1])
+    np.testing.assert_allclose(gains.numpy(), [0.1, m_gain, 10.0], rtol=1e-9)
+    assert 1.0 < m_gain < 10.0
+
+
+def test_forward_matrix2_only_uses_the_forward_path(blackmagic):
+    """Two calibrations but only ForwardMatrix2: the SDK uses FM2 at every white, never the ColorMatrix path."""
+    from dataclasses import replace
+    fm2_only = replace(blackmagic, forward_matrix1=None)
+    both = replace(blackmagic, forward_matrix1=blackmagic.forward_matrix2)  # FM2 in both slots
+    t, tint = torch.tensor([3300.0, 6000.0], dtype=torch.float64), torch.tensor([4.0, -8.0], dtype=torch.float64)
+    ours = CameraMatrices.from_profiles([fm2_only] * 2).camera_to_xyz_d50(t, tint)
+    want = CameraMatrices.from_profiles([both] * 2).camera_to_xyz_d50(t, tint)
+    cm_path = CameraMatrices.from_profiles([_without_forward(blackmagic)] * 2).camera_to_xyz_d50(t, tint)
+    torch.testing.assert_close(ours, want)
+    assert float((ours - cm_path).abs().max()) > 0.01
+    # with one calibration the SDK never reads ForwardMatrix2: the ColorMatrix path
+    single = replace(blackmagic, color_matrix2=None, forward_matrix1=None)
+    assert not bool(CameraMatrices.from_profiles([single]).has_forward[0])
+
+
+def test_profile_matrices_are_rounded_but_the_identity_profile_stays_exact(blackmagic):
+    cam = CameraMatrices.from_profiles([blackmagic])
+    cm1 = cam.color_matrix1[0].numpy()
+    np.testing.assert_allclose(cm1, np.round(cm1, 4), atol=1e-12)
+    assert not np.allclose(cm1, blackmagic.color_matrix1, atol=1e-3)  # scaled: max(CM1 . D50) was 1.14
+    from rendering.colour import XYZ_TO_PROPHOTO
+    identity = CameraMatrices.from_profiles([CameraProfile.prophoto_identity()])
+    np.testing.assert_array_equal(identity.color_matrix1[0].numpy(), XYZ_TO_PROPHOTO)

@@ -1,6 +1,7 @@
 """`photoedit sample`: a small generated dataset shaped like the MIT-Adobe FiveK download.
 
-    photoedit sample --photos 100 --out /tmp/fivek_sample [--seed 0] [--users 5] [--size 192x128]
+    photoedit sample --photos 100 --out /tmp/fivek_sample [--seed 0] [--users 5] [--size 192x128 | 384]
+                     [--no-expert-renditions]
 
 writes, under OUT (a FiveK root: point `photoedit ingest --fivek OUT` at it):
 
@@ -10,6 +11,8 @@ writes, under OUT (a FiveK root: point `photoedit ingest --fivek OUT` at it):
                                                     "Users" (u001, u002, ...), members are virtual
                                                     copies with Camera Raw 2003 develop settings
     tiff16_a..tiff16_e/<name>.tif                   the experts' renditions, 16-bit ProPhoto RGB
+                                                    (not with --no-expert-renditions: `photoedit
+                                                    evaluate` renders its references from the sliders)
     filesAdobe.txt, filesAdobeMIT.txt, categories.txt, training/validation/testing.json,
     FiveK_train_first2k.txt, FiveK_train_second2k.txt, FiveK_test.txt   metadata as in the download
     sample_truth.json                               the sliders written for every photo x editor
@@ -68,6 +71,7 @@ class SampleConfig:
     width: int = 192
     height: int = 128
     raws: bool = True        # False: catalog and metadata only (no DNGs, no TIFFs), for benchmarks
+    renditions: bool = True  # False: DNGs but no expert TIFFs (saves disk and time at scale)
 
 
 @dataclass(frozen=True)
@@ -212,12 +216,14 @@ def _make_photo(root: Path, photo_id: str, config: SampleConfig) -> tuple[_Photo
 
 
 def generate_sample(out: str, photos: int = 100, seed: int = 0, users: int = 0,
-                    size: tuple[int, int] = (192, 128), raws: bool = True) -> SampleSummary:
-    """Write a FiveK-shaped tree under `out` (see module doc); deterministic in `seed`. size = (W, H) px."""
+                    size: tuple[int, int] = (192, 128), raws: bool = True, renditions: bool = True) -> SampleSummary:
+    """Write a FiveK-shaped tree under `out` (see module doc); deterministic in `seed`. size = (W, H) px;
+    renditions False skips the experts' TIFFs (the DNGs, catalog and metadata are unchanged)."""
     from pipelines.fivek.sample.catalog_writer import CatalogRecord, write_catalog
     from pipelines.lightroom.lua_table import format_lua_table
 
-    config = SampleConfig(photos=photos, seed=seed, users=users, width=size[0], height=size[1], raws=raws)
+    config = SampleConfig(photos=photos, seed=seed, users=users, width=size[0], height=size[1], raws=raws,
+                          renditions=renditions)
     if not 1 <= photos <= fivek.NUM_PHOTOS:
         raise ValueError(f"--photos must be 1..{fivek.NUM_PHOTOS} (FiveK ids a0001..a5000), got {photos}")
     if config.width % 2 or config.height % 2 or min(config.width, config.height) < 16:
@@ -227,7 +233,7 @@ def generate_sample(out: str, photos: int = 100, seed: int = 0, users: int = 0,
     if catalog.exists():
         raise FileExistsError(f"{catalog} exists: choose another --out or delete it (a catalog is never overwritten)")
     renderer = None
-    if raws:
+    if raws and renditions:
         from rendering.renderer import PhotoRenderer
         renderer = PhotoRenderer("cpu")
     started, last_log = time.monotonic(), time.monotonic()
@@ -241,7 +247,7 @@ def generate_sample(out: str, photos: int = 100, seed: int = 0, users: int = 0,
                                       keyed_rng(seed, photo.photo_id, expert))
             edits.append(edit)
             records.append((fivek.EXPERT_SET, expert, photo, edit))
-        if dng is not None:
+        if dng is not None and renderer is not None:
             _render_experts(root, photo, dng, edits, renderer)
         if time.monotonic() - last_log > 10.0:
             log.info("sample: %d/%d photos generated", number, photos)

@@ -35,7 +35,7 @@ def test_expert_styles_are_photo_dependent_and_multimodal():
 
 
 def test_demo_runs_end_to_end_and_restarts(tmp_path, capsys):
-    """sample -> ingest -> augment -> features -> train x5 -> evaluate-models -> evaluate -> report."""
+    """sample -> ingest -> augment -> features -> train x5 (3 seeds each) -> evaluate-models -> evaluate -> report."""
     out = tmp_path / "demo"
     argv = ["--out", str(out), "--photos", "100", "--users", "6", "--size", "48", "--epochs", "3",
             "--direct_running_mode=in_memory"]
@@ -55,24 +55,29 @@ def test_demo_runs_end_to_end_and_restarts(tmp_path, capsys):
     summary = json.loads((out / "models" / "summary.json").read_text())
     assert sorted(r["model"] for r in summary["models"]) == ["cgmvae", "lbn", "mdn", "mlp", "pvae"]
     assert all(np.isfinite(r["ll"]) and 0 <= r["jsd"] <= 1 for r in summary["models"])
+    assert all(r["seeds"] == demo.DEFAULT_DEMO_SEEDS and r["ll_seed_sd"] is not None for r in summary["models"])
+    assert all((out / "models" / m / f"seed-{s}" / "checkpoint.pt").is_file()
+               for m in ("mlp", "pvae") for s in range(demo.DEFAULT_DEMO_SEEDS))
 
     test_ids = set(photos.filter(pc.equal(photos.column("split"), "test")).column("photo_id").to_pylist())
     evaluation = read_table(str(out / "evaluation"))
     lab = json.loads((out / "evaluation" / "_summary.json").read_text())
-    assert set(lab["models"]) == {"cgmvae", "lbn", "mdn", "mlp", "pvae", "no_adjustment"}
+    models = {"cgmvae", "lbn", "mdn", "mlp", "pvae", "feature_blind_floor"}
+    assert set(lab["models"]) == models | {"no_adjustment"} and set(lab["by_proposals"]) == {"20", "3"}
     assert set(evaluation.column("photo_id").to_pylist()) == test_ids and test_ids
-    assert evaluation.num_rows == len(test_ids) * 6 * len(lab["experts"])
+    assert evaluation.num_rows == len(test_ids) * (len(models) * 2 + 1) * len(lab["experts"])
     assert all(np.isfinite(evaluation.column("lab_error").to_numpy()))
 
     html = (out / "report" / "index.html").read_text()
     markdown = (out / "report" / "report.md").read_text()
-    for name in ("cgmvae", "lbn", "mdn", "mlp", "pvae", "no_adjustment"):
+    for name in ("cgmvae", "lbn", "mdn", "mlp", "pvae", "no_adjustment", "feature_blind_floor"):
         assert name in html and f"| {name} " in markdown
+    assert "LAB ΔE76, P = 20 (paper)" in markdown and "LAB ΔE76, P = 3 |" in markdown
     figures = sorted((out / "report" / "figures").glob("*.png"))
     assert figures and all(f"figures/{f.name}" in html for f in figures)
     assert {f"sliders_{m}.png" for m in ("cgmvae", "lbn", "mdn", "mlp", "pvae")} <= {f.name for f in figures}
     assert sum(f.name.startswith("grid_") for f in figures) >= 1                     # proposal grids
-    curve = json.loads((out / "models" / "pvae" / "personalisation.json").read_text())
+    curve = json.loads((out / "models" / "pvae" / "seed-0" / "personalisation.json").read_text())
     assert curve["users"] > 0 and len(curve["normalised"]) > 1
     assert (out / "report" / "figures" / "personalisation.png").is_file()
     assert "report" in capsys.readouterr().out                                      # where the report is

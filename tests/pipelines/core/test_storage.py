@@ -29,10 +29,38 @@ def test_json_round_trip_match_delete_and_parent(tmp_path):
     assert storage.is_local("/x/y") and storage.is_local("relative/y") and not storage.is_local("gs://b/x")
 
 
-def test_local_copy_and_staged_folder_are_the_path_itself_when_local(tmp_path):
+def test_local_copy_is_the_path_itself_when_local(tmp_path):
     path = str(tmp_path / "c.lrcat")
     storage.write_bytes(path, b"sqlite")
     with storage.local_copy(path) as local:
         assert local == path
-    with storage.staged_folder(str(tmp_path / "report")) as folder:
-        assert folder == str(tmp_path / "report") and os.path.isdir(folder)
+
+
+def test_staged_folder_replaces_the_folder_on_success_and_keeps_it_on_an_error(tmp_path):
+    report = tmp_path / "report"
+    (report / "figures").mkdir(parents=True)
+    (report / "figures" / "old.png").write_bytes(b"old figure")
+    (report / "index.html").write_text("old")
+    with pytest.raises(RuntimeError):
+        with storage.staged_folder(str(report)) as folder:
+            assert folder != str(report) and os.path.isdir(folder)
+            open(os.path.join(folder, "index.html"), "w").write("half")
+            raise RuntimeError("figure failed")
+    assert (report / "index.html").read_text() == "old" and (report / "figures" / "old.png").exists()
+    with storage.staged_folder(str(report)) as folder:
+        open(os.path.join(folder, "index.html"), "w").write("new")
+    assert sorted(os.listdir(report)) == ["index.html"] and (report / "index.html").read_text() == "new"
+    assert sorted(os.listdir(tmp_path)) == ["report"]
+
+
+def test_staged_folder_uploads_to_a_uri():
+    from tests.pipelines.core import memory_filesystem
+
+    memory_filesystem.OBJECTS.clear()
+    out = f"{memory_filesystem.SCHEME}://bucket/D/report"
+    memory_filesystem.OBJECTS[f"{out}/stale.md"] = b"old"
+    with storage.staged_folder(out) as folder:
+        os.makedirs(os.path.join(folder, "figures"))
+        open(os.path.join(folder, "figures", "a.png"), "wb").write(b"png")
+    assert memory_filesystem.OBJECTS == {f"{out}/figures/a.png": b"png"}
+    memory_filesystem.OBJECTS.clear()

@@ -156,3 +156,21 @@ def test_cli_help_names_the_fivek_root_and_refuses_to_overwrite(generated, capsy
     before = (root / fivek.CATALOG).read_bytes()
     assert sample_command.run(["--out", str(root), "--photos", "2"]) == 1
     assert (root / fivek.CATALOG).read_bytes() == before
+
+
+def test_no_expert_renditions_keeps_dngs_and_catalog_and_width_gives_3_to_2(generated, tmp_path):
+    root, _ = generated
+    out = tmp_path / "lean"
+    # --size 48: a width alone means a 3:2 landscape DNG, 48x32, the size of the module's sample
+    assert sample_command.run(["--out", str(out), "--photos", "2", "--seed", "3", "--size", "48",
+                               "--no-expert-renditions"]) == 0
+    assert not list(out.glob("tiff16_*")) and list(root.glob("tiff16_*"))
+    dngs = sorted((out / "raw_photos").rglob("*.dng"))
+    assert len(dngs) == 2
+    for dng in dngs:
+        assert dng.read_bytes() == (root / dng.relative_to(out)).read_bytes()   # same pixels, same size
+    want = {(m.collection, m.base_name, m.settings_text)
+            for m in collection_edits(str(root / fivek.CATALOG), "Experts")}
+    got = {(m.collection, m.base_name, m.settings_text) for m in collection_edits(str(out / fivek.CATALOG), "Experts")}
+    assert len(got) == 10 and got <= want
+    assert sample_command._size("384") == (384, 256) and sample_command._size("192x128") == (192, 128)

@@ -1,4 +1,5 @@
-"""`photoedit evaluate`: LAB maths, one photo's rows, and the Beam job on a tiny trained dataset."""
+"""`photoedit evaluate`: LAB maths, one photo's rows (P = 20 and P = 3 pools), and the Beam job on a tiny
+trained dataset with the feature-blind floor's row."""
 import json
 import os
 import shutil
@@ -9,6 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
+from modeling.alignment import alignment_cost
+from modeling.comparison import FLOOR
 from modeling.proposals import draw_proposals
 from pipelines.commands import train as train_cli
 from pipelines.core.layout import DatasetLayout
@@ -25,7 +28,8 @@ from rendering.sliders import PROCESS_2003
 SIZE = 32
 MODELS = ("mlp", "cgmvae")
 BEAM = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
-SORT = ["photo_id", "model", "expert"]
+SORT = ["photo_id", "model", "proposals", "expert"]
+ROWS_PER_EXPERT = (len(MODELS) + 1) * 2 + 1      # (models + floor) x (P = 20, P = 3) + no_adjustment
 
 
 # ------------------------------------------------------------------------------ fixtures
@@ -48,7 +52,7 @@ def dataset(tmp_path_factory) -> str:
     assert features_job.run(["--dataset", root, "--weights", "random", *BEAM]) == 0
     for name in MODELS:
         assert train_cli.run(["--dataset", root, "--model", name, "--epochs", "3", "--no-progress",
-                              "--is-samples", "10"]) == 0
+                              "--is-samples", "10", "--seeds", "1"]) == 0
     return root
 
 
@@ -112,22 +116,28 @@ def test_proposal_equal_to_an_experts_sliders_is_aligned_to_it_with_tiny_error(d
     timings = {}
     result = evaluate.evaluate_photo(photo, edits, fc7, {"fixed": FixedProposals(proposals)},
                                      PhotoRenderer(), config, timings)
-    rows = {(r["model"], r["expert"]): r for r in result.evaluation}
-    assert set(rows) == {("fixed", "A"), ("fixed", "C"), ("no_adjustment", "A"), ("no_adjustment", "C")}
-    assert rows["fixed", "A"]["proposal"] == 4 and rows["fixed", "C"]["proposal"] == 1
+    rows = {(r["model"], r["proposals"], r["expert"]): r for r in result.evaluation}
+    assert set(rows) == {("fixed", 6, "A"), ("fixed", 6, "C"), ("fixed", 3, "A"), ("fixed", 3, "C"),
+                         ("no_adjustment", 0, "A"), ("no_adjustment", 0, "C")}
+    assert rows["fixed", 6, "A"]["proposal"] == 4 and rows["fixed", 6, "C"]["proposal"] == 1
     for e in experts:
-        assert rows["fixed", e]["lab_error"] < 0.5
-        assert rows["fixed", e]["lab_rms"] >= rows["fixed", e]["lab_error"] - 1e-9
-        assert rows["no_adjustment", e]["lab_error"] > 2.0
-        assert rows["no_adjustment", e]["proposal"] == -1
-        assert rows["fixed", e]["Exposure"] == pytest.approx(edits[e]["Exposure"], abs=1e-4)
+        assert rows["fixed", 6, e]["lab_error"] < 0.5
+        assert rows["fixed", 6, e]["lab_rms"] >= rows["fixed", 6, e]["lab_error"] - 1e-9
+        assert rows["no_adjustment", 0, e]["lab_error"] > 2.0
+        assert rows["no_adjustment", 0, e]["proposal"] == -1
+        assert rows["fixed", 6, e]["Exposure"] == pytest.approx(edits[e]["Exposure"], abs=1e-4)
+    # P = 3: only proposals 0..2 may be aligned; C's own sliders (#1) are among them, A's (#4) are not
+    assert rows["fixed", 3, "C"]["proposal"] == 1 and rows["fixed", 3, "A"]["proposal"] in (0, 2)
+    assert rows["fixed", 3, "C"]["lab_error"] == rows["fixed", 6, "C"]["lab_error"]   # the same render
+    assert rows["fixed", 3, "A"]["lab_error"] > rows["fixed", 6, "A"]["lab_error"] + 1.0
     assert len(result.predictions) == 6 and all(p["cluster"] is None for p in result.predictions)
     assert set(timings) == {"sampling", "decode", "render", "lab"}
     # the expert's point curve is part of the reference: the same sliders without it no longer match
     curved = {**edits, "A": {**edits["A"], "tone_curve": [0, 0, 64, 30, 128, 100, 192, 200, 255, 255]}}
     result = evaluate.evaluate_photo(photo, curved, fc7, {"fixed": FixedProposals(proposals)},
                                      PhotoRenderer(), config)
-    curved_a = next(r for r in result.evaluation if r["model"] == "fixed" and r["expert"] == "A")
+    curved_a = next(r for r in result.evaluation if r["model"] == "fixed" and r["expert"] == "A"
+                    and r["proposals"] == 6)
     assert curved_a["lab_error"] > 2.0
 
 
@@ -154,33 +164,53 @@ def test_job_writes_the_contracted_rows_and_a_consistent_summary(evaluated):
             assert pq.read_schema(path).remove_metadata().equals(schema)
     summary = json.loads(open(os.path.join(layout.evaluation, "_summary.json")).read())
     experts = summary["experts"]
-    assert len(experts) == 3 and summary["proposals"] == 20 and summary["size"] == SIZE
+    assert len(experts) == 3 and summary["proposals"] == 20 and summary["few_proposals"] == 3
+    assert summary["size"] == SIZE and summary["floor"]["components"] >= 1
     assert summary["reference"] == "renderer" and summary["split"] == "test" and summary["seed"] == 0
+    assert summary["model_folders"]["mlp"].endswith("seed-0")
     test_ids = sorted(r["photo_id"] for r in read_table(layout.photos).to_pylist() if r["split"] == "test")
-    assert evaluation.num_rows == len(test_ids) * (len(MODELS) + 1) * 3
+    assert evaluation.num_rows == len(test_ids) * ROWS_PER_EXPERT * 3
     assert sorted(set(evaluation.column("photo_id").to_pylist())) == test_ids
     assert set(evaluation.column("expert").to_pylist()) == set(experts)
-    assert predictions.num_rows == len(test_ids) * len(MODELS) * 20
+    assert predictions.num_rows == len(test_ids) * (len(MODELS) + 1) * 20          # the floor's proposals too
     rows = evaluation.to_pylist()
-    assert all(r["proposal"] == -1 for r in rows if r["model"] == "no_adjustment")
-    # each model's aligned proposals are distinct per photo, and the rendered sliders are that proposal's
+    assert all(r["proposal"] == -1 and r["proposals"] == 0 for r in rows if r["model"] == "no_adjustment")
+    # each model's aligned proposals are distinct per photo and pool, P = 3 ones among the first 3 drawn,
+    # and the rendered sliders are that proposal's
     by_key = {(p["photo_id"], p["model"], p["proposal"]): p for p in predictions.to_pylist()}
     for photo_id in test_ids:
-        for name in MODELS:
-            mine = [r for r in rows if r["photo_id"] == photo_id and r["model"] == name]
-            assert len({r["proposal"] for r in mine}) == 3
-            for r in mine:
-                assert all(r[k] == by_key[photo_id, name, r["proposal"]][k] for k in SLIDER_KEYS)
+        for name in (*MODELS, FLOOR):
+            for pool in (20, 3):
+                mine = [r for r in rows if r["photo_id"] == photo_id and r["model"] == name and r["proposals"] == pool]
+                assert len({r["proposal"] for r in mine}) == 3 and all(r["proposal"] < pool for r in mine)
+                for r in mine:
+                    assert all(r[k] == by_key[photo_id, name, r["proposal"]][k] for k in SLIDER_KEYS)
     clusters = {p["model"]: p["cluster"] for p in predictions.to_pylist()}
-    assert clusters["mlp"] is None and clusters["cgmvae"] is not None
-    # summary: per model the mean over photos of the per-photo mean over experts
-    for name in (*MODELS, "no_adjustment"):
-        per_photo = [np.mean([r["lab_error"] for r in rows if r["model"] == name and r["photo_id"] == p])
-                     for p in test_ids]
-        s = summary["models"][name]
-        assert s["photos"] == len(test_ids)
-        assert s["lab_mean"] == pytest.approx(np.mean(per_photo))
-        assert s["lab_se"] == pytest.approx(np.std(per_photo, ddof=1) / np.sqrt(len(per_photo)))
+    assert clusters["mlp"] is None and clusters["cgmvae"] is not None and clusters[FLOOR] is None
+    # summary: per model and pool the mean over photos of the per-photo mean over experts
+    assert set(summary["by_proposals"]) == {"20", "3"}
+    assert summary["by_proposals"]["20"] == summary["models"]
+    for pool in (20, 3):
+        for name in (*MODELS, FLOOR, "no_adjustment"):
+            per_photo = [np.mean([r["lab_error"] for r in rows if r["model"] == name and r["photo_id"] == p
+                                  and r["proposals"] in (pool, 0)]) for p in test_ids]
+            s = summary["by_proposals"][str(pool)][name]
+            assert s["photos"] == len(test_ids)
+            assert s["lab_mean"] == pytest.approx(np.mean(per_photo))
+            assert s["lab_se"] == pytest.approx(np.std(per_photo, ddof=1) / np.sqrt(len(per_photo)))
+    # 3 proposals are a subset of the 20: their minimum total alignment cost is never below the 20's
+    edits = {(r["photo_id"], r["editor"]): r for r in read_table(layout.edits).to_pylist()}
+    for photo_id in test_ids:
+        for name in (*MODELS, FLOOR):
+            cost = {}
+            for pool in (20, 3):
+                mine = sorted((r for r in rows if r["photo_id"] == photo_id and r["model"] == name
+                               and r["proposals"] == pool), key=lambda r: r["expert"])
+                proposed = PROCESS_2003.to_model([[r[k] for k in SLIDER_KEYS] for r in mine])
+                expert = np.clip(PROCESS_2003.to_model([[edits[photo_id, r["expert"]][k] for k in SLIDER_KEYS]
+                                                        for r in mine]), -1, 1)
+                cost[pool] = float(np.trace(alignment_cost(proposed, expert)))
+            assert cost[3] >= cost[20] - 1e-9, (photo_id, name, cost)
     # the demo's experts lift exposure strongly: 20 aligned proposals of a trained CGM-VAE beat the neutral render
     # the unedited photo (Camera Raw's default look) is on FiveK's scale from the sample's experts (paper: 10.2);
     # a 3-epoch model on 7 train photos need not beat it, so no ranking is asserted here
@@ -217,13 +247,13 @@ def test_a_deleted_raw_becomes_an_error_row_and_the_rest_lands(evaluated, tmp_pa
     moved = [os.path.join(copy, "deleted", os.path.basename(u)) if i == victim else u for i, u in zip(ids, uris)]
     write_table(photos.set_column(photos.schema.get_field_index("raw_uri"), photos.schema.field("raw_uri"),
                                   pa.array(moved, pa.string())), layout.photos)
-    assert _evaluate(copy, "--experts", "A,C,E") == 0
+    assert _evaluate(copy, "--experts", "A,C,E", "--no-floor", "--few-proposals", "0") == 0
     errors = read_table(layout.errors("evaluate")).to_pylist()
     assert [(e["id"], e["stage"]) for e in errors] == [(victim, "evaluate")]
     assert errors[0]["reason"].startswith("FileNotFoundError") and errors[0]["uri"] == moved[ids.index(victim)]
     evaluation, _ = _tables(copy)
     assert victim not in evaluation.column("photo_id").to_pylist()
-    assert evaluation.num_rows == 2 * (len(MODELS) + 1) * 3
+    assert evaluation.num_rows == 2 * (len(MODELS) + 1) * 3          # no floor, P = 20 only
     summary = json.loads(open(os.path.join(layout.evaluation, "_summary.json")).read())
     assert summary["experts"] == ["A", "C", "E"] and summary["models"]["mlp"]["photos"] == 2
 
@@ -252,10 +282,11 @@ def test_tiff_reference_matches_the_renderer_reference_and_a_missing_tiff_is_an_
     assert [e["id"] for e in errors] == [missing["photo_id"]] and "tiff16_" in errors[0]["uri"]
     tiff_rows, _ = _tables(copy)
     assert set(tiff_rows.column("reference").to_pylist()) == {"tiff"}
-    renderer_rows = {(r["photo_id"], r["model"], r["expert"]): r for r in _tables(evaluated)[0].to_pylist()}
-    assert tiff_rows.num_rows == 2 * (len(MODELS) + 1) * 3
+    key = ("photo_id", "model", "proposals", "expert")
+    renderer_rows = {tuple(r[k] for k in key): r for r in _tables(evaluated)[0].to_pylist()}
+    assert tiff_rows.num_rows == 2 * ROWS_PER_EXPERT * 3
     for r in tiff_rows.to_pylist():
-        expected = renderer_rows[r["photo_id"], r["model"], r["expert"]]["lab_error"]
+        expected = renderer_rows[tuple(r[k] for k in key)]["lab_error"]
         assert r["lab_error"] == pytest.approx(expected, abs=0.3)
 
 
@@ -281,8 +312,9 @@ def test_evaluate_split_transform_scores_only_the_split_and_reports_missing_feat
     with BeamTestPipeline(runner="FnApiRunner") as p:
         rows, predictions, errors = (p | "Photos" >> beam.Create(photos), p | "Edits" >> beam.Create(edits),
                                      p | "Features" >> beam.Create(features)) | evaluate.EvaluateSplit(config)
-        assert_that(rows | beam.Map(lambda r: (r["photo_id"], r["model"], r["expert"])),
-                    equal_to([(pid, m, e) for pid in test_ids[1:] for m in ("mlp", "no_adjustment") for e in "AB"]),
+        assert_that(rows | beam.Map(lambda r: (r["photo_id"], r["model"], r["proposals"], r["expert"])),
+                    equal_to([(pid, m, pool, e) for pid in test_ids[1:]
+                              for m, pool in (("mlp", 4), ("mlp", 3), ("no_adjustment", 0)) for e in "AB"]),
                     label="Evaluation")
         assert_that(predictions | beam.Map(lambda r: r["photo_id"]),
                     equal_to([pid for pid in test_ids[1:] for _ in range(4)]), label="Predictions")

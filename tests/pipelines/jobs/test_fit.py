@@ -203,3 +203,18 @@ def test_fit_pairs_transform_fits_good_pairs_and_turns_bad_ones_into_error_rows(
         assert_that(out[FITS_TAG] | beam.Map(lambda r: (r["photo_id"], r["delta_e"] < r["delta_e_start"])),
                     equal_to([("good", True)]), label="Fits")
         assert_that(out["errors"] | beam.Map(lambda r: r["id"]), equal_to(["junk"]), label="Errors")
+
+
+def test_pairs_job_without_a_single_pair_is_one_error_and_leaves_the_dataset(tmp_path, caplog):
+    from pipelines.jobs.fit import run
+    from tests.pipelines.dataset_factory import make_dataset
+
+    layout = make_dataset(tmp_path / "ds", num_photos=2, raw_size=32)
+    before = {p: p.read_bytes() for p in sorted((tmp_path / "ds").rglob("*.parquet"))}
+    pairs = tmp_path / "pairs"
+    pairs.mkdir()
+    (pairs / "lonely_before.png").write_bytes(png_bytes(np.full((48, 64, 3), 0.5)))
+    with caplog.at_level("ERROR", logger="pipelines.jobs.fit"):
+        assert run(["--pairs", str(pairs), "--out", layout.root, "--direct_running_mode=in_memory"]) == 2
+    assert "no before/after pair under" in caplog.text and "(1 unpaired files)" in caplog.text
+    assert {p: p.read_bytes() for p in sorted((tmp_path / "ds").rglob("*.parquet"))} == before

@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 
 from pipelines.core.lab_summary import summarise as lab_summary
+from pipelines.core.lab_summary import summarise_by_proposals
 from pipelines.core.layout import DatasetLayout
 from pipelines.core.parquet_io import read_table, write_table
 from pipelines.core.schemas import (
@@ -47,6 +48,15 @@ LAB = {
 # mean ± s.e. over photos: mlp 3 ± sqrt(3)/sqrt(3); pvae 4 ± sqrt(7/3); no_adjustment 11 ± 1/sqrt(3)
 EXPECTED_LAB = {"mlp": "3.00 ± 1.00", "pvae": "4.00 ± 1.53", REFERENCE_MODEL: "11.00 ± 0.58"}
 PROPOSALS = 4
+FEW = 3
+FLOOR = "feature_blind_floor"
+# the floor's rows in the paper's pool (per photo 7, 8, 9) and every model's rows with P = FEW proposals
+LAB_FLOOR = {p: [7.0 + i] * 3 for i, p in enumerate(TEST_PHOTOS)}                                # 8 ± 0.58
+LAB_FEW = {
+    "mlp": {"a0001": [4.0] * 3, "a0002": [6.0] * 3, "a0003": [5.0] * 3},                          # 5 ± 0.58
+    "pvae": {"a0001": [3.0] * 3, "a0002": [3.0] * 3, "a0003": [6.0] * 3},                         # 4 ± 1.00
+    FLOOR: {p: [9.0 + i] * 3 for i, p in enumerate(TEST_PHOTOS)},                                 # 10 ± 0.58
+}
 
 
 def _sliders(rng: np.random.Generator, n: int) -> list[dict[str, float]]:
@@ -65,9 +75,12 @@ def _config(model: str, cls: str, kwargs: dict) -> dict:
             "slider_process": "2003"}
 
 
-def _summary_row(model: str, ll: float, ll_se: float, jsd: float, jsd_se: float) -> dict:
+def _summary_row(model: str, ll: float, ll_se: float, jsd: float, jsd_se: float, seeds: int = 1,
+                 sd: float | None = None) -> dict:
     """One models/summary.json row as evaluate-models writes it (modeling.comparison.compare)."""
-    return {"model": model, "ll": ll, "ll_se": ll_se, "ll_photos": 3, "ll_edits": 9, "ll_per_edit_mean": ll,
+    spread = {"seeds": seeds, "ll_seed_sd": sd, "jsd_seed_sd": None if sd is None else sd / 10,
+              "slider_error_seed_sd": None if sd is None else sd / 5}
+    return {"model": model, **spread, "ll": ll, "ll_se": ll_se, "ll_photos": 3, "ll_edits": 9, "ll_per_edit_mean": ll,
             "ll_minus_floor": ll + 3.0, "ll_minus_floor_se": 0.2, "slider_error": 0.25, "slider_error_se": 0.02,
             "ll_num_samples": 50, "ll_units": "nats per edit, model space [-1, 1]^11", "jsd": jsd,
             "jsd_se": jsd_se, "jsd_per_slider": [jsd] * 11, "jsd_bins": 20, "jsd_log_base": 2.0,
@@ -87,31 +100,41 @@ def dataset(tmp_path_factory) -> DatasetLayout:
     write_table(pa.Table.from_pylist(photos, schema=PHOTOS), layout.photos)
     rng = np.random.default_rng(3)
     evaluation = []
-    for model, per_photo in LAB.items():
-        for photo_id, values in per_photo.items():
-            for i, (expert, lab) in enumerate(zip(EXPERTS, values)):
-                evaluation.append({"photo_id": photo_id, "model": model, "expert": expert,
-                                   "proposal": -1 if model == REFERENCE_MODEL else i, "lab_error": lab,
-                                   "lab_rms": 1.5 * lab, "reference": "renderer", "size": 48,
-                                   **_sliders(rng, 1)[0]})
+    pools = [(PROPOSALS, {**LAB, FLOOR: LAB_FLOOR}), (FEW, LAB_FEW)]
+    for pool, lab_of in pools:
+        for model, per_photo in lab_of.items():
+            for photo_id, values in per_photo.items():
+                for i, (expert, lab) in enumerate(zip(EXPERTS, values)):
+                    evaluation.append({"photo_id": photo_id, "model": model, "expert": expert,
+                                       "proposals": 0 if model == REFERENCE_MODEL else pool,
+                                       "proposal": -1 if model == REFERENCE_MODEL else i, "lab_error": lab,
+                                       "lab_rms": 1.5 * lab, "reference": "renderer", "size": 48,
+                                       **_sliders(rng, 1)[0]})
     write_table(pa.Table.from_pylist(evaluation, schema=EVALUATION), layout.evaluation)
     predictions = [{"photo_id": p, "model": m, "proposal": k, "cluster": k % 2, **s}
                    for m in ("mlp", "pvae") for p in TEST_PHOTOS
                    for k, s in enumerate(_sliders(rng, PROPOSALS))]
     write_table(pa.Table.from_pylist(predictions, schema=PREDICTIONS), layout.predictions)
+    reference = {"lab_mean": 11.0, "lab_se": 1 / math.sqrt(3), "lab_rms_mean": 16.5, "photos": 3}
+    protocol = {"mlp": {"lab_mean": 3.0, "lab_se": 1.0, "lab_rms_mean": 4.5, "photos": 3},
+                "pvae": {"lab_mean": 4.0, "lab_se": math.sqrt(7 / 3), "lab_rms_mean": 6.0, "photos": 3},
+                FLOOR: {"lab_mean": 8.0, "lab_se": 1 / math.sqrt(3), "lab_rms_mean": 12.0, "photos": 3},
+                REFERENCE_MODEL: reference}
+    few = {"mlp": {"lab_mean": 5.0, "lab_se": 1 / math.sqrt(3), "lab_rms_mean": 7.5, "photos": 3},
+           "pvae": {"lab_mean": 4.0, "lab_se": 1.0, "lab_rms_mean": 6.0, "photos": 3},
+           FLOOR: {"lab_mean": 10.0, "lab_se": 1 / math.sqrt(3), "lab_rms_mean": 15.0, "photos": 3},
+           REFERENCE_MODEL: reference}
     _write_json(root / "evaluation" / "_summary.json", {
-        "models": {"mlp": {"lab_mean": 3.0, "lab_se": 1.0, "lab_rms_mean": 4.5, "photos": 3},
-                   "pvae": {"lab_mean": 4.0, "lab_se": math.sqrt(7 / 3), "lab_rms_mean": 6.0, "photos": 3},
-                   REFERENCE_MODEL: {"lab_mean": 11.0, "lab_se": 1 / math.sqrt(3), "lab_rms_mean": 16.5, "photos": 3}},
-        "experts": list(EXPERTS), "proposals": PROPOSALS, "size": 48, "reference": "renderer",
+        "models": protocol, "by_proposals": {str(PROPOSALS): protocol, str(FEW): few},
+        "experts": list(EXPERTS), "proposals": PROPOSALS, "few_proposals": FEW, "size": 48, "reference": "renderer",
         "split": "test", "seed": 0})
     _write_json(root / "models" / "summary.json", {
-        "models": [_summary_row("mlp", 1.2345, 0.1111, 0.12345, 0.01234),
+        "models": [_summary_row("mlp", 1.2345, 0.1111, 0.12345, 0.01234, seeds=3, sd=0.05),
                    _summary_row("mdn", 2.5, 0.25, 0.2, 0.02),
                    _summary_row("pvae", 3.0, 0.5, 0.05, 0.005)],
         "floor": {**_summary_row("feature_blind_floor", -3.0, 0.3, 0.4, 0.04), "ll_num_samples": 1},
-        "best": [{"metric": "ll", "best": "pvae", "line": "ll: best pvae (3.0000), runner-up mdn by +0.5000 ± 0.2000: "
-                                                          "larger than its s.e."}],
+        "best": [{"metric": "ll", "best": "pvae", "line": "ll: best pvae: pvae (3.0000) leads mdn by +0.5000 ± "
+                                                          "0.2000 (seed spread unknown (one seed)), more than 2 s.e."}],
         "is_samples": 50, "jsd_bins": 20, "jsd_log_base": 2, "split": "test", "edits": 9})
     for name, cls, kwargs in (("mlp", "GaussianMLP", {"hidden": 8, "layers": 1}),
                               ("pvae", "PVAE", {"hidden": 8, "layers": 1, "latent_dim": 2, "num_clusters": 3}),
@@ -126,7 +149,7 @@ def dataset(tmp_path_factory) -> DatasetLayout:
     ll = [-2.0, -1.8, -1.6, -1.5, -1.45, -1.4]
     exact = [-2.0, -1.5, -1.3, -1.2, -1.2, -1.2]
     blocks = {kind: {"ll": v, "ll_se": [0.1] * 6, "gain": [x - v[0] for x in v], "gain_se": [0.05] * 6,
-                     "max_posterior": [0.4, 0.6, 0.7, 0.8, 0.9, 0.95]} for kind, v in (("amortised", ll), ("exact", exact))}
+                     "max_posterior": [0.4, 0.6, 0.7, 0.8, 0.9, 0.95]} for kind, v in (("amortised", ll), ("sampled", exact))}
     _write_json(root / "models" / "pvae" / "personalisation.json", {
         "users": 4, "held_out": 20, "num_samples": 50, "history": history, **blocks, "ll": ll, "ll_se": [0.1] * 6,
         "normalised": blocks["amortised"]["gain"], "users_at_k": [4] * 6, "definition": "LL_k - LL_0"})
@@ -154,20 +177,30 @@ def _row(markdown: str, first_cell: str) -> str:
 
 
 def test_lab_summary_is_mean_over_experts_then_mean_and_se_over_photos(dataset):
-    lab = lab_summary(read_table(dataset.evaluation))
+    lab = lab_summary(read_table(dataset.evaluation), PROPOSALS)
     assert lab["mlp"]["lab_mean"] == pytest.approx(3.0) and lab["mlp"]["lab_se"] == pytest.approx(1.0)
     assert lab["pvae"]["lab_se"] == pytest.approx(math.sqrt(7 / 3))
     assert lab[REFERENCE_MODEL]["lab_rms_mean"] == pytest.approx(16.5)
     assert {v["photos"] for v in lab.values()} == {3}
+    by_pool = summarise_by_proposals(read_table(dataset.evaluation))
+    assert list(by_pool) == [PROPOSALS, FEW]
+    assert by_pool[FEW]["mlp"]["lab_mean"] == pytest.approx(5.0) and by_pool[FEW][FLOOR]["lab_mean"] == pytest.approx(10)
+    assert by_pool[FEW][REFERENCE_MODEL] == by_pool[PROPOSALS][REFERENCE_MODEL]   # no_adjustment is in every pool
+    legacy = read_table(dataset.evaluation).drop(["proposals"])                   # rows before the column: one pool
+    assert summarise_by_proposals(legacy) == {} and lab_summary(legacy, PROPOSALS)["mlp"]["photos"] == 3
 
 
 def test_cross_check_flags_a_summary_that_disagrees(dataset):
-    lab = lab_summary(read_table(dataset.evaluation))
+    rows = read_table(dataset.evaluation)
+    lab, by_pool = lab_summary(rows, PROPOSALS), summarise_by_proposals(rows)
     good = json.loads(Path(dataset.root, "evaluation", "_summary.json").read_text())
-    assert cross_check(lab, good) == []
+    assert cross_check(lab, good, by_proposals=by_pool) == []
     good["models"]["mlp"]["lab_mean"] = 3.5
     problems = cross_check(lab, good)
     assert len(problems) == 1 and "mlp lab_mean" in problems[0]
+    good["by_proposals"][str(FEW)][FLOOR]["lab_se"] = 0.1
+    problems = cross_check(lab, good, by_proposals=by_pool)
+    assert any(f"(P = {FEW})" in p and "feature_blind_floor lab_se" in p for p in problems)
 
 
 def test_table_one_has_every_model_and_hand_computed_numbers(built):
@@ -175,21 +208,38 @@ def test_table_one_has_every_model_and_hand_computed_numbers(built):
     for model, lab in EXPECTED_LAB.items():
         assert lab in _row(markdown, model)
         assert lab in page
-    assert "1.234 ± 0.111" in _row(markdown, "mlp") and "0.1235 ± 0.0123" in _row(markdown, "mlp")
+    # mean ± s.d. over training seeds, then the s.e. over photos
+    assert "| mlp | 3 | 1.234 ± 0.050 | 0.111 |" in _row(markdown, "mlp")
+    assert "| 0.1235 ± 0.0050 | 0.0123 |" in _row(markdown, "mlp")
     assert "4.50" in _row(markdown, "mlp")                          # ΔE RMS
-    assert "-0.750 ± 0.125" in _row(markdown, "cgmvae")             # from metrics.json
-    assert "2.500 ± 0.250" in _row(markdown, "mdn") and "—" in _row(markdown, "mdn")   # no LAB rows
+    assert "| cgmvae | 1 | -0.750 | 0.125 |" in _row(markdown, "cgmvae")   # from metrics.json: one seed
+    assert "| mdn | 1 | 2.500 | 0.250 |" in _row(markdown, "mdn") and "—" in _row(markdown, "mdn")   # no LAB rows
     assert "not trained" in _row(markdown, "lbn")
     assert "agree with evaluation/_summary.json" in markdown
     assert "S = 50 samples" in markdown and "20 bins per slider centred" in markdown and "48 px" in markdown
     # the feature-blind floor row, each model's paired gap to it, slider error, the best-model lines
-    assert "-3.000 ± 0.300" in _row(markdown, "feature_blind_floor")
-    assert "+4.234 ± 0.200" in _row(markdown, "mlp") and "0.2500 ± 0.0200" in _row(markdown, "mlp")
-    assert "Best: ll: best pvae (3.0000), runner-up mdn by +0.5000 ± 0.2000: larger than its s.e." in markdown
-    assert "Best: LAB ΔE76: best mlp (3.00), runner-up pvae by -1.00 ± 2.08: not larger than its s.e." in markdown   # diffs 0, 2, -5
+    assert "| -3.000 | 0.300 |" in _row(markdown, "feature_blind_floor")
+    assert "8.00 ± 0.58" in _row(markdown, "feature_blind_floor")   # its proposals' LAB error, P = 4
+    assert "+4.234 ± 0.200" in _row(markdown, "mlp") and "| 0.2500 ± 0.0100 | 0.0200 |" in _row(markdown, "mlp")
+    assert "Best: ll: best pvae: pvae (3.0000) leads mdn by +0.5000" in markdown
+    # diffs 0, 2, -5: a lead of 1 ± 2.08 is no clear best
+    assert ("Best: LAB ΔE76: no clear best: mlp (3.00) leads pvae by -1.00 ± 2.08 (paired s.e. over photos, one "
+            "training seed), not more than 2 s.e.") in markdown
+    assert "called best on a metric only when its paired lead over the runner-up exceeds 2 s.e." in markdown
     assert "| model | Temperature | Tint | Exposure |" in markdown                      # per-slider JSD table
     assert "| mlp | 0.123 | 0.123 | 0.123 |" in markdown and "| feature_blind_floor | 0.400 |" in markdown
     assert "photoedit train --dataset" in markdown                   # lbn is missing: the command is named
+
+
+def test_lab_table_has_both_pools_and_the_floor_row(built):
+    _, _, page, markdown = built
+    assert f"| model | LAB ΔE76, P = {PROPOSALS} (paper) | LAB ΔE76, P = {FEW} | photos |" in markdown
+    for row in ("| mlp | 3.00 ± 1.00 | 5.00 ± 0.58 | 3 |", "| pvae | 4.00 ± 1.53 | 4.00 ± 1.00 | 3 |",
+                "| feature_blind_floor | 8.00 ± 0.58 | 10.00 ± 0.58 | 3 |",
+                f"| {REFERENCE_MODEL} | 11.00 ± 0.58 | 11.00 ± 0.58 | 3 |"):
+        assert row in markdown, row
+    assert "| mdn | — | — |" not in markdown                          # a model without LAB rows is left out
+    assert f"LAB table: the same protocol with P = {FEW}" in markdown and "5.00 ± 0.58" in page
 
 
 def test_every_referenced_figure_is_a_real_png(built):
@@ -233,8 +283,9 @@ def test_proposal_grid_shows_the_first_renderable_test_photos_with_delta_e(built
     assert "Skipped: a0002" in markdown                              # its raw file is missing
     assert "Photos: a0001, a0003 (the first test-split photo ids" in markdown
     first = grids[0]
-    assert first.panels == 1 + 3 + 2 * 3                            # input, 3 experts, 2 models x 3 experts
+    assert first.panels == 1 + 3 + 3 * 3                    # input, 3 experts, (2 models + floor) x 3 experts
     assert "#1 → A\nΔE 2.00" in first.labels and "#2 → B\nΔE 3.00" in first.labels
+    assert not any("ΔE 4.00" in label for label in first.labels)  # the paper's pool only, not P = 3's rows
     assert any("input ΔE 10.00" in label for label in first.labels)
     assert "| a0003: ΔE76 |" in markdown
     assert "| pvae | 7.00 | 7.00 | 7.00 |" in markdown
@@ -244,10 +295,30 @@ def test_personalisation_section_present_and_missing(built, dataset, tmp_path):
     _, _, page, markdown = built
     assert "## P-VAE personalisation" in markdown and "figures/personalisation.png" in markdown
     assert "| 5 | -1.400 | -1.200 | +0.600 ± 0.050 | +0.800 ± 0.050 | 0.95 | 0.95 | 4 |" in markdown
-    inputs = dataclasses.replace(load_inputs(dataset), layout=DatasetLayout(str(tmp_path)))
+    inputs = dataclasses.replace(load_inputs(dataset), layout=DatasetLayout(str(tmp_path)), folders={})
     section, infos = personalisation_section(inputs, str(tmp_path))
     assert infos == [] and section.figures == []
     assert section.paragraphs[0].startswith("Missing: no models/pvae/personalisation.json")
+
+
+def test_inputs_read_each_models_lowest_training_seed(dataset, tmp_path):
+    """models/<name>/seed-<s>/ folders: config, metrics and the P-VAE curve come from the lowest seed."""
+    import shutil
+
+    root = tmp_path / "seeded"
+    shutil.copytree(dataset.root, root)
+    pvae = root / "models" / "pvae"
+    (pvae / "seed-2").mkdir()
+    for f in ("config.json", "metrics.json", "personalisation.json"):
+        (pvae / f).rename(pvae / "seed-2" / f)
+    _write_json(pvae / "seed-7" / "config.json", {**_config("pvae", "PVAE", {}), "train": {"seed": 7}})
+    inputs = load_inputs(DatasetLayout(str(root)))
+    assert inputs.seeds["pvae"] == [2, 7] and inputs.folders["pvae"].endswith("seed-2")
+    assert inputs.configs["pvae"]["train"]["seed"] == 5 and inputs.seeds["mlp"] == [None]
+    section, infos = personalisation_section(inputs, str(tmp_path))
+    assert len(infos) == 1 and section.figures
+    from pipelines.report.tables import seeds_text
+    assert seeds_text(inputs.seeds["pvae"], 2) == "2, 7" and seeds_text(inputs.seeds["mlp"], 5) == "5"
 
 
 def test_provenance_counts_configs_markers_and_settings(built, dataset):
@@ -255,7 +326,7 @@ def test_provenance_counts_configs_markers_and_settings(built, dataset):
     assert "| photos per split | test: 3, train: 2, validation: 1 |" in markdown
     assert "| edits | 18 |" in markdown and "| features | 7 |" in markdown
     assert "| variants | missing |" in markdown
-    assert "| evaluation | 27 |" in markdown and "| predictions | 24 |" in markdown
+    assert "| evaluation | 63 |" in markdown and "| predictions | 24 |" in markdown
     assert "| error rows per stage | augment: 2 |" in markdown
     assert f"| dataset root | {dataset.root} |" in markdown
     row = _row(markdown, "cgmvae")                                     # first cgmvae row is Table 1's
