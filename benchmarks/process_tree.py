@@ -43,20 +43,24 @@ def tree_rss_bytes(root_pid: int) -> int:
     return sum(table.get(pid, (0, 0))[1] for pid in [root_pid, *descendants(table, root_pid)])
 
 
-class PeakTreeRss:
-    """Context manager sampling the process tree's RSS every `interval` s; `.peak` in bytes."""
+class PeriodicSampler:
+    """Context manager calling `self.sample()` every `interval` s on a daemon thread until exit."""
 
-    def __init__(self, root_pid: int, interval: float = 0.2):
-        self.root_pid, self.interval, self.peak = root_pid, interval, 0
+    def __init__(self, interval: float):
+        self.interval = interval
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def _sample(self) -> None:
+    def sample(self) -> None:
+        """Take one sample now (subclasses)."""
+        raise NotImplementedError
+
+    def _run(self) -> None:
         while not self._stop.is_set():
-            self.peak = max(self.peak, tree_rss_bytes(self.root_pid))
+            self.sample()
             time.sleep(self.interval)
 
-    def __enter__(self) -> "PeakTreeRss":
+    def __enter__(self):
         self._thread.start()
         return self
 
@@ -65,7 +69,19 @@ class PeakTreeRss:
         self._thread.join()
 
 
-class PeakProcessRss:
+class PeakTreeRss(PeriodicSampler):
+    """Context manager sampling the process tree's RSS every `interval` s; `.peak` in bytes."""
+
+    def __init__(self, root_pid: int, interval: float = 0.2):
+        super().__init__(interval)
+        self.root_pid, self.peak = root_pid, 0
+
+    def sample(self) -> None:
+        """Take one sample now."""
+        self.peak = max(self.peak, tree_rss_bytes(self.root_pid))
+
+
+class PeakProcessRss(PeriodicSampler):
     """Context manager sampling every `interval` s the RSS of a driver process and of its workers, one by one.
 
     Workers are the driver's descendants (Beam's in-process runner starts them as children) or, when
@@ -75,11 +91,10 @@ class PeakProcessRss:
     """
 
     def __init__(self, driver_pid: int, worker_pids: Iterable[int] | None = None, interval: float = 0.2):
-        self.driver_pid, self.interval = driver_pid, interval
+        super().__init__(interval)
+        self.driver_pid = driver_pid
         self.worker_pids = None if worker_pids is None else list(worker_pids)
         self.driver = self.worker = self.tree = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
 
     def sample(self) -> None:
         """Take one sample now."""
@@ -91,16 +106,3 @@ class PeakProcessRss:
         self.driver = max(self.driver, driver)
         self.worker = max(self.worker, max(workers, default=0))
         self.tree = max(self.tree, driver + sum(workers))
-
-    def _sample(self) -> None:
-        while not self._stop.is_set():
-            self.sample()
-            time.sleep(self.interval)
-
-    def __enter__(self) -> "PeakProcessRss":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()

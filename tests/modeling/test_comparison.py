@@ -103,13 +103,19 @@ def test_best_per_metric_says_whether_the_lead_exceeds_two_se():
     assert table["models"][1]["ll_minus_floor"] == 0.0
 
 
-def test_evaluate_models_puts_the_exact_model_above_the_floor():
-    truth = KnownAnswer(Regime("t", "test", feature_dim=6, separation=0.3, weight_strength=2.0))
+def known_answer_splits(truth: KnownAnswer, photos: tuple[int, int, int]) -> list:
+    """Train, validation and test EditsData of `truth`: photos[i] photos x 5 editors each, seeds 1, 2, 3."""
     data = []
-    for photos, seed in ((150, 1), (60, 2), (100, 3)):
-        x = truth.features(photos, seed).repeat_interleave(5, 0)
+    for count, seed in zip(photos, (1, 2, 3)):
+        x = truth.features(count, seed).repeat_interleave(5, 0)
         y = truth.sample_edits(x, torch.arange(len(x)) % 5, torch.Generator().manual_seed(seed))
         data.append(edits_data(x, y, np.arange(len(x)) // 5, split="test"))
+    return data
+
+
+def test_evaluate_models_puts_the_exact_model_above_the_floor():
+    truth = KnownAnswer(Regime("t", "test", feature_dim=6, separation=0.3, weight_strength=2.0))
+    data = known_answer_splits(truth, (150, 60, 100))
     out = evaluate_models({"truth": truth}, *data, num_samples=10)
     row = out["models"][0]
     assert row["ll_minus_floor"] > 3 * row["ll_minus_floor_se"] > 0, row
@@ -119,11 +125,7 @@ def test_evaluate_models_puts_the_exact_model_above_the_floor():
 
 def test_score_all_combines_a_models_seeds_scored_on_the_same_edits():
     truth = KnownAnswer(Regime("t", "test", feature_dim=6, separation=0.3, weight_strength=2.0))
-    data = []
-    for photos, seed in ((60, 1), (30, 2), (40, 3)):
-        x = truth.features(photos, seed).repeat_interleave(5, 0)
-        y = truth.sample_edits(x, torch.arange(len(x)) % 5, torch.Generator().manual_seed(seed))
-        data.append(edits_data(x, y, np.arange(len(x)) // 5, split="test"))
+    data = known_answer_splits(truth, (60, 30, 40))
     other = KnownAnswer(Regime("u", "test", feature_dim=6, separation=0.6, weight_strength=0.5))
     scores_, _ = score_all({"seeds": {0: truth, 1: other}, "single": truth}, *data, num_samples=10)
     combined, single = scores_["seeds"].summary, scores_["single"].summary
