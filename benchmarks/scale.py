@@ -3,6 +3,7 @@
     python benchmarks/scale.py                         # N = 500 1000 2000 5000 (hours: features dominate)
     python benchmarks/scale.py --quick                 # N = 24 48, small images: minutes (CI)
     python benchmarks/scale.py --photos 250 500 --dask-stages ingest augment
+    python benchmarks/scale.py --photos 500 5000 --synthetic-features --dask-stages   # memory at 5000, minutes
 
 For each N it generates a FiveK-shaped sample (`photoedit sample --size W --no-expert-renditions`:
 3:2 DNGs, W x 2W/3, no expert TIFFs: `evaluate` renders its references from the sliders) and runs,
@@ -12,7 +13,10 @@ each as its own `python -m pipelines ...` process on the in-process FnApiRunner 
 five on the test split) and report. Then the Beam stages of --dask-stages again on a fresh local
 dask.distributed cluster per stage (a scheduler + 2 single-threaded workers, as the Dask tests
 start them: tests/pipelines/beam_services.dask_cluster), on a copy of the dataset (models/ copied
-from the in-process run), and their output rows are compared with the in-process run's.
+from the in-process run), and their output rows are compared with the in-process run's. With
+--synthetic-features, augment and features are replaced by random 4096-d features/ and variant_edits/
+(write_synthetic_features) so that train, evaluate-models, evaluate and report reach N = 5000 without
+hours of VGG: their memory and time are real, their quality figures are not.
 
 Per stage and N it prints: wall seconds, items per second (photos, images or edits as named), peak
 RSS of the driver process and of the largest single worker process (sampled from /proc every 0.2 s:
@@ -89,6 +93,7 @@ class ScaleConfig:
     dask_stages: tuple[str, ...] = BEAM_STAGES
     dask_workers: int = 2
     work: str | None = None         # keep the datasets here (default: a temporary folder, deleted)
+    synthetic_features: bool = False   # random features/ + variant_edits/ in place of augment and features
 
 
 @dataclass(frozen=True)
@@ -198,7 +203,7 @@ def stage_commands(config: ScaleConfig, fivek: Path, root: Path) -> list[tuple[s
                  ("evaluate", ["evaluate", "--dataset", r, "--size", str(config.eval_size),
                                "--proposals", str(config.proposals), "--models", ",".join(config.models)]),
                  ("report", ["report", "--dataset", r])]
-    wanted = set(config.stages or STAGES)
+    wanted = set(config.stages or STAGES) - ({"augment", "features"} if config.synthetic_features else set())
     return [(stage, argv) for stage, argv in commands if stage.split(" ")[0] in wanted]
 
 
@@ -234,6 +239,8 @@ def in_process(config: ScaleConfig, photos: int, work: Path) -> tuple[list[Stage
         flags = beam_flags(config) if stage in BEAM_STAGES else []
         try:
             runs.append(measured(stage, "in-process", photos, root, argv + flags))
+            if stage == "ingest" and config.synthetic_features:
+                write_synthetic_features(root)
         except RuntimeError as exc:
             lines = [line for line in str(exc).splitlines() if line.strip()]
             raise StageError(f"{stage} failed: {lines[-1] if lines else exc}", runs) from exc
@@ -273,7 +280,7 @@ DASK_INPUTS = {"ingest": [], "augment": ["photos", "edits"], "features": ["varia
 def _inputs_from(local: Path, root: Path, stage: str) -> None:
     """Give the Dask dataset the in-process run's inputs of `stage` that no Dask stage wrote (models/ always)."""
     for name in DASK_INPUTS[stage]:
-        if not (root / name).exists():
+        if (local / name).exists() and not (root / name).exists():
             shutil.copytree(local / name, root / name)
 
 
@@ -430,6 +437,38 @@ def write_synthetic_training_set(root: Path, edits: int, dim: int = 4096, seed: 
     pq.write_table(pa.table(photos, schema=PHOTOS), path)
 
 
+def write_synthetic_features(root: Path, variants: int = 3, dim: int = 4096, seed: int = 0) -> None:
+    """What augment (K = variants - 1) and features would add to an ingested dataset, without rendering or VGG:
+    variant_edits/ (every edit copied to each variant) and random `dim`-d features/ in shards of 5 000 images,
+    so the stages after them run at FiveK scale in minutes (their memory, not their figures, is what counts)."""
+    import pyarrow.parquet as pq
+
+    from pipelines.core.schemas import VARIANT_EDITS, features_schema
+
+    layout = DatasetLayout(str(root))
+    edits = read_table(layout.edits, [n for n in VARIANT_EDITS.names if n not in ("image_id", "variant")])
+    photo_ids = sorted(read_table(layout.photos, ["photo_id"]).column("photo_id").to_pylist())
+    tables = []
+    for v in range(variants):
+        ids = pc.binary_join_element_wise(edits.column("photo_id"), pa.scalar(f"_v{v}"), "")
+        tables.append(edits.append_column("image_id", ids).append_column(
+            "variant", pa.array(np.full(edits.num_rows, v, np.int32))).select(VARIANT_EDITS.names).cast(VARIANT_EDITS))
+    Path(layout.variant_edits).mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.concat_tables(tables), Path(layout.variant_edits) / "part-00000-of-00001.parquet")
+    rng = np.random.default_rng(seed)
+    images = [(p, v) for p in photo_ids for v in range(variants)]
+    shards = max(1, math.ceil(len(images) / 5000))
+    Path(layout.features).mkdir(parents=True, exist_ok=True)
+    for k in range(shards):
+        rows = images[k * len(images) // shards:(k + 1) * len(images) // shards]
+        fc7 = np.abs(rng.standard_normal((len(rows), dim), dtype=np.float32))
+        table = pa.table({"image_id": [f"{p}_v{v}" for p, v in rows], "photo_id": [p for p, _ in rows],
+                          "variant": pa.array([v for _, v in rows], pa.int32()),
+                          "fc7": pa.FixedSizeListArray.from_arrays(pa.array(fc7.ravel()), dim)},
+                         schema=features_schema(dim))
+        pq.write_table(table, Path(layout.features) / f"part-{k:05d}-of-{shards:05d}.parquet")
+
+
 def synthetic_training(edit_counts: Sequence[int], models: Sequence[str], config: ScaleConfig) -> list[StageRun]:
     """`photoedit train` of each model on synthetic datasets of each edit count (no VGG): time and peak RSS."""
     runs = []
@@ -471,6 +510,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--synthetic-train", type=int, nargs="+", default=None, metavar="EDITS",
                         help="instead: `photoedit train` alone on synthetic 4096-d feature shards of EDITS edits "
                              "(EDITS/5 images; 75000 = FiveK with K=2), peak RSS per model (no sample, no VGG)")
+    parser.add_argument("--synthetic-features", action="store_true",
+                        help="skip augment and features: write random 4096-d features/ and variant_edits/ (K = 2) "
+                             "after ingest, so train, evaluate-models, evaluate and report run at N = 5000 in "
+                             "minutes (memory figures; the quality figures mean nothing)")
     parser.add_argument("--models", nargs="+", default=list(MODEL_ORDER), choices=MODEL_ORDER,
                         help="models trained and evaluated, also by --synthetic-train (default all five)")
     return parser
@@ -486,7 +529,8 @@ def config_from_args(args: argparse.Namespace) -> ScaleConfig:
         given["photos"] = tuple(args.photos)
     values = {**quick, **given}
     return ScaleConfig(**{k: tuple(v) if k == "photos" else v for k, v in values.items()}, workers=args.workers, stages=tuple(args.stages), models=tuple(args.models),
-                       dask_stages=tuple(args.dask_stages), work=args.work)
+                       dask_stages=tuple(args.dask_stages), work=args.work,
+                       synthetic_features=args.synthetic_features)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -38,6 +38,7 @@ import torch
 sys.path.insert(0, __file__.rsplit("/benchmarks/", 1)[0])
 
 from modeling.comparison import paired_difference, score_all  # noqa: E402
+from modeling.input_screening import InputScreening, screen_inputs  # noqa: E402
 from modeling.known_answer import EDITORS, REGIMES, KnownAnswer, Regime, truth_personalisation_curve  # noqa: E402
 from modeling.known_answer_family import draw_regime  # noqa: E402
 from modeling.likelihood import LIGHTROOM_STEPS  # noqa: E402
@@ -100,6 +101,8 @@ def setting_text(run: TrainingRun) -> str:
              f"drop {k.get('input_dropout')}", f"wd {run.config.weight_decay:g}"]
     if getattr(run.config, "input_penalty", 0):
         parts.append(f"input lasso {run.config.input_penalty:g}")
+    if k.get("screened"):
+        parts.append(f"screened inputs {len(run.metrics['input_screen']['columns'])}")
     if "components" in k:
         parts.append(f"K={k['components']}")
     if "num_clusters" in k:
@@ -121,25 +124,30 @@ def train_config(args: argparse.Namespace, seed: int) -> TrainConfig:
 
 
 def train_models(name: str, data, root: str, args: argparse.Namespace, seeds: list[int]
-                 ) -> tuple[dict[str, list[TrainingRun]], dict[str, float]]:
-    """Every model (row label -> one run per training seed) by run_training, and its total seconds."""
+                 ) -> tuple[dict[str, list[TrainingRun]], dict[str, float], dict[int, InputScreening]]:
+    """Every model (row label -> one run per training seed) by run_training, its total seconds, and the
+    input screen of each seed (shared by every model of that seed)."""
     entries = [(m, m, m, default_kwargs(m)) for m in args.models]   # (row, model, folder, kwargs)
     if args.photo_prior:  # the same procedure, the CGM-VAE with p(s | x) instead of the paper's pi
         entries.append((PHOTO_PRIOR_ROW, "cgmvae", "cgmvae_photo_prior",
                         {**default_kwargs("cgmvae"), "cluster_prior": "photo"}))
     runs: dict[str, list[TrainingRun]] = {}
     seconds: dict[str, float] = {}
+    train_data, val_data, _ = split_edits(data)
+    t0 = time.perf_counter()   # the input screen is the same for every model: fitted once per seed, shared
+    screens = {seed: screen_inputs(train_data, val_data, train_config(args, seed)) for seed in seeds}
+    seconds["input screen"] = time.perf_counter() - t0
     for label, model, folder, kwargs in entries:
         t0 = time.perf_counter()
         for i, seed in enumerate(seeds):
             store = ModelFolder(os.path.join(root, "models", folder if i == 0 else f"{folder}_seed{i}"))
             run = run_training(data, TrainSettings(model, kwargs, train_config(args, seed), trials=args.trials,
-                                                   is_samples=args.is_samples),
+                                                   is_samples=args.is_samples, screening=screens[seed]),
                                store=store, provenance={"dataset": root})
             runs.setdefault(label, []).append(run)
             log.info("%s %s (training seed %d): %s", name, label, seed, run.selection)
         seconds[label] = time.perf_counter() - t0
-    return runs, seconds
+    return runs, seconds, screens
 
 
 def seed_stats(values: list[float]) -> tuple[float, float | None]:
@@ -201,7 +209,7 @@ def run_problem(name: str, regime: Regime, args: argparse.Namespace, data_seed: 
     write_dataset(root, truth, args.photos, seed=data_seed)
     data = read_edits(root)
     train_data, val_data, test_data = split_edits(data)
-    runs, seconds = train_models(name, data, root, args, seeds)
+    runs, seconds, screens = train_models(name, data, root, args, seeds)
     models = {(label, i): run.model for label, rs in runs.items() for i, run in enumerate(rs)}
     scores, floor = score_all(models, train_data, val_data, test_data, args.is_samples, seed=data_seed)
     exact = score_model(truth, test_data, seed=data_seed)
@@ -221,7 +229,23 @@ def run_problem(name: str, regime: Regime, args: argparse.Namespace, data_seed: 
             "edits": {"train": len(train_data), "validation": len(val_data), "test": len(test_data)},
             "rows": rows, "pvae_curve": pvae, "pvae_curves": [r.curve for r in runs.get("pvae", [])],
             "truth_curve": truth_curve, "personalisation_ceiling": personalisation_ceiling(truth, test_data),
+            "input_screen": [screen_record(screens[s], truth) for s in seeds],
             "search": {m: [r.search_rows for r in rs] for m, rs in runs.items()}}
+
+
+def screen_record(screen: InputScreening, truth: KnownAnswer) -> dict:
+    """An input screen against the truth: columns kept, and how many of the raw signal coordinates among them."""
+    signal = set(truth.raw_positions.tolist())
+    kept = set(screen.columns.tolist())
+    return {**screen.summary(), "columns_kept": len(kept), "raw_signal": len(signal),
+            "raw_signal_kept": len(kept & signal)}
+
+
+def screen_text(result: dict) -> str:
+    """One line: what the input screen kept per training seed, against the truth's raw signal coordinates."""
+    return "Input screen (per seed): " + "; ".join(
+        f"{r['columns_kept']} of {result['feature_dim']} inputs kept, {r['raw_signal_kept']}/{r['raw_signal']} raw "
+        f"signal coordinates" for r in result.get("input_screen", []))
 
 
 def gap_text(row: dict) -> str:
@@ -260,7 +284,7 @@ def table(result: dict) -> str:
                                                     f"(S={r['ll_samples']}, last x2 {r['last_doubling_change']:.3f})")
         lines.append(f"| {r['model']} | {gap_text(r)} | {r['jsd']:.4f} ± {r['jsd_se']:.4f} | "
                      f"{r['slider_error']:.4f} ± {r['slider_error_se']:.4f} | {conv} | {r['setting']} |")
-    return "\n".join(lines) + "\n\n" + curve_text(result) + "\n"
+    return "\n".join(lines) + "\n\n" + screen_text(result) + "\n" + curve_text(result) + "\n"
 
 
 def family_summary(problems: list[dict]) -> dict:
@@ -286,7 +310,7 @@ def family_text(problems: list[dict], summary: dict) -> str:
     lines = ["| # | problem | truth LL | " + " | ".join(labels) + " |", "| --- " * (len(labels) + 3) + "|"]
     for i, p in enumerate(problems):
         by = {r["model"]: r for r in p["rows"]}
-        lines.append(f"| {i} | {p['description']} | {by['truth']['ll']:.2f} | "
+        lines.append(f"| {p.get('index', i)} | {p['description']} | {by['truth']['ll']:.2f} | "
                      + " | ".join(gap_text(by[label]) for label in labels) + " |")
     lines += ["", "LL - truth (nats/edit), mean over training seeds ± mean s.e. over photos (sd over seeds).", "",
               "| row | median | worst | within 1 nat | below floor | below floor - 0.2 |",
@@ -296,7 +320,7 @@ def family_text(problems: list[dict], summary: dict) -> str:
         lines.append(f"| {label} | {s['median']:+.3f} | {s['worst']:+.3f} | {s['within_1_nat']}/{n} | "
                      f"{s['below_floor']}/{n} | {s['below_floor_minus_0.2']}/{n} |")
     for i, p in enumerate(problems):
-        lines += ["", f"#{i} {p['description']}", curve_text(p)]
+        lines += ["", f"#{p.get('index', i)} {p['description']}", screen_text(p), curve_text(p)]
     return "\n".join(lines) + "\n"
 
 
@@ -314,8 +338,10 @@ def run_family(args: argparse.Namespace, seed: int, header: str) -> tuple[dict, 
         regime = draw_regime(rng, f"family{i:02d}", max_feature_dim=args.max_feature_dim)
         data_seed = int(rng.integers(2 ** 31))
         seeds = [int(s) for s in rng.integers(2 ** 31, size=args.seeds)]
+        if args.only is not None and i not in args.only:   # every problem is drawn, so the others stay the same
+            continue
         log.info("problem %d/%d: %s", i + 1, args.family, regime.description)
-        problems.append(run_problem(regime.name, regime, args, data_seed, seeds))
+        problems.append({"index": i, **run_problem(regime.name, regime, args, data_seed, seeds)})
         result["summary"] = family_summary(problems)
         write_json(args.out, result)
     return result, header + family_text(problems, result["summary"])
@@ -347,6 +373,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--family", type=int, default=0, help="draw this many problems from the family's prior")
     p.add_argument("--family-seed", type=int, default=None, help="reproduce a family run (default: drawn, printed)")
+    p.add_argument("--only", type=int, nargs="+", default=None, metavar="I",
+                   help="family: run only problems I ... (0-based) of the N drawn, e.g. one problem of a "
+                        "--family-seed again with other settings")
     p.add_argument("--regimes", nargs="*", default=list(REGIMES), choices=list(REGIMES))
     p.add_argument("--models", nargs="*", default=list(MODEL_ORDER), choices=list(MODEL_ORDER))
     p.add_argument("--photos", type=int, default=3000, help="photos per problem (5 edits each; default 3000)")

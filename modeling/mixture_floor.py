@@ -93,33 +93,65 @@ def truncated_moments(lo: torch.Tensor, hi: torch.Tensor, mean: torch.Tensor,
     return first, torch.maximum(second, first * first)
 
 
+EM_CHUNK_ROWS = 8192  # edits per E-step chunk: memory O(chunk x K x 11), not O(N x K x 11)
+
+
+def sufficient_statistics(resp: torch.Tensor, atom: torch.Tensor, first: torch.Tensor,
+                          second: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """The M-step's sums over edits: responsibilities [K], atom mass, continuous mass, its first and
+    second moments [K, 11], from one chunk's resp [n, K] and atom / first / second [n, K, 11]."""
+    cont = resp[..., None] * (1.0 - atom)
+    return resp.sum(0), (resp[..., None] * atom).sum(0), cont.sum(0), (cont * first).sum(0), (cont * second).sum(0)
+
+
+def m_step(stats: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, SliderParams]:
+    """Mixture log-weights [K] and per-slider params [K, 11] from summed sufficient statistics."""
+    nk, atom_mass, weight, first, second = stats
+    nk = nk.clamp_min(1e-12)
+    p_atom = (atom_mass / nk[:, None]).clamp(ATOM_CLAMP, 1 - ATOM_CLAMP)
+    weight = weight.clamp_min(1e-12)
+    mean = first / weight
+    var = (second / weight - mean ** 2).clamp_min(math.exp(networks.LOGVAR_MIN))  # the models' std floor
+    return torch.log(nk / nk.sum()), SliderParams(mean, torch.log(var), torch.log(p_atom) - torch.log1p(-p_atom))
+
+
+def e_step(y64: torch.Tensor, log_mix: torch.Tensor, params: SliderParams) -> tuple[tuple[torch.Tensor, ...], float]:
+    """Expected sufficient statistics under the mixture (summed over chunks of EM_CHUNK_ROWS edits) and
+    the mean cell log-likelihood per edit (nats) of sliders y64 [N, 11] (float64)."""
+    p_atom = torch.sigmoid(params.atom_logit.to(torch.float64))
+    total, ll = None, 0.0
+    for chunk in y64.split(EM_CHUNK_ROWS):
+        per_slider = per_slider_log_probs(chunk, params)                                 # [n, K, 11]
+        joint = log_mix[None] + per_slider.sum(-1)
+        ll += float(joint.logsumexp(-1).sum())
+        neutral = (holds_neutral(chunk) & ATOM_SLIDERS)[:, None, :]
+        atom = torch.where(neutral, torch.exp(torch.log(p_atom)[None] - per_slider), torch.zeros_like(per_slider))
+        lo, hi = cell_bounds(chunk[:, None, :])
+        first, second = truncated_moments(lo, hi, params.mean[None], params.logvar[None])
+        stats = sufficient_statistics(torch.softmax(joint, dim=-1), atom, first, second)
+        total = stats if total is None else tuple(a + b for a, b in zip(total, stats))
+    return total, ll / len(y64)
+
+
 def fit_em(y: torch.Tensor, components: int, feature_dim: int = 1, seed: int = 0,
            iterations: int = EM_ITERATIONS) -> tuple[FeatureBlindMixture, list[float]]:
-    """EM fit of a K-component mixture to sliders y [N, 11] (k-means start); returns it and the LL trace (nats/edit)."""
+    """EM fit of a K-component mixture to sliders y [N, 11] (k-means start); returns it and the LL trace
+    (nats/edit). The E-step runs over chunks of edits, so memory does not grow with N x K."""
     y64 = y.to(torch.float64)
     labels = torch.from_numpy(kmeans(y64.numpy(), components, seed=seed))
-    resp = torch.nn.functional.one_hot(labels, components).to(torch.float64)            # r [N, K]
-    neutral = (holds_neutral(y64) & ATOM_SLIDERS)[:, None, :].expand(-1, components, -1)
-    atom = neutral.to(torch.float64)                                                     # t [N, K, 11]
-    first, second = y64[:, None].expand(-1, components, -1), (y64 ** 2)[:, None].expand(-1, components, -1)
-    lo, hi = cell_bounds(y64[:, None, :])
+    stats = None
+    for idx in torch.arange(len(y64)).split(EM_CHUNK_ROWS):    # the k-means start: hard labels, values as they are
+        chunk = y64[idx]
+        neutral = (holds_neutral(chunk) & ATOM_SLIDERS)[:, None, :].expand(-1, components, -1).to(torch.float64)
+        part = sufficient_statistics(torch.nn.functional.one_hot(labels[idx], components).to(torch.float64), neutral,
+                                     chunk[:, None].expand(-1, components, -1),
+                                     (chunk ** 2)[:, None].expand(-1, components, -1))
+        stats = part if stats is None else tuple(a + b for a, b in zip(stats, part))
     trace: list[float] = []
-    var_min = math.exp(networks.LOGVAR_MIN)  # the models' std floor, read at call time
     for _ in range(iterations):
-        nk = resp.sum(0).clamp_min(1e-12)                                               # M-step
-        log_mix = torch.log(nk / nk.sum())
-        p_atom = ((resp[..., None] * atom).sum(0) / nk[:, None]).clamp(ATOM_CLAMP, 1 - ATOM_CLAMP)
-        cont = resp[..., None] * (1.0 - atom)
-        weight = cont.sum(0).clamp_min(1e-12)
-        mean = (cont * first).sum(0) / weight
-        var = ((cont * second).sum(0) / weight - mean ** 2).clamp_min(var_min)
-        params = SliderParams(mean, torch.log(var), torch.log(p_atom) - torch.log1p(-p_atom))
-        per_slider = per_slider_log_probs(y64, params)                                  # E-step
-        joint = log_mix[None] + per_slider.sum(-1)
-        trace.append(float(joint.logsumexp(-1).mean()))
-        resp = torch.softmax(joint, dim=-1)
-        atom = torch.where(neutral, torch.exp(torch.log(p_atom)[None] - per_slider), torch.zeros_like(per_slider))
-        first, second = truncated_moments(lo, hi, mean[None], params.logvar[None])
+        log_mix, params = m_step(stats)
+        stats, ll = e_step(y64, log_mix, params)
+        trace.append(ll)
         if len(trace) > 1 and trace[-1] - trace[-2] < EM_TOLERANCE:
             break
     model = FeatureBlindMixture(feature_dim, components)

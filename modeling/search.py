@@ -5,13 +5,14 @@ group lasso on the first layers' input columns) plus its own (MDN: components K;
 clusters L x latent dimension, the paper's grid {1, 3, 5, 10} x {2, 20}; MLP and LBN: none). A
 search trains `trials` settings: the defaults first, then the INPUT_CANDIDATES (how the features
 enter: the PCA projection for a low-rank signal, the group lasso on the raw features for a sparse
-one, modeling.projection), then distinct settings drawn uniformly from the space (seeded), each by
+one, modeling.projection; the raw coordinates an input screen kept, alone or beside the projection,
+modeling.input_screening), then distinct settings drawn uniformly from the space (seeded), each by
 modeling.training with the same TrainConfig (epochs, patience, early stopping on validation LL).
 The setting whose kept epoch has the best validation predictive LL wins.
 
 Without a search (`photoedit train` without --search) the same input candidates are tried on top
 of the given setting (modeling.train_run): a short validation search of len(INPUT_CANDIDATES)
-trainings.
+trainings, plus the input screen's len(SCREEN_PENALTIES) MDN trainings (once per run).
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from modeling.data import EditsData, FeatureNormaliser
+from modeling.input_screening import InputScreening, screen_inputs
 from modeling.networks import SliderModel
 from modeling.training import (
     TrainConfig,
@@ -54,9 +56,12 @@ DEFAULTS: dict = {"hidden": 128, "layers": 2, "input_dropout": 0.0, "projection_
                   "input_penalty": 0.0, "components": 5, "num_clusters": 3, "latent_dim": 2}
 # How the features enter, tried after the defaults by every search and by `photoedit train` without
 # --search (each on top of the given setting): the setting as given (PCA projection by default: a
-# low-rank signal), then the raw standardised features under the input group lasso at three strengths
-# (a sparse signal; the stronger ones leave a model that cannot use the features ignoring them).
-INPUT_CANDIDATES: tuple[dict, ...] = ({}, *({"projection_dim": 0, "input_penalty": p} for p in (0.1, 0.3, 1.0)))
+# low-rank signal); the raw standardised features under the model's own input group lasso (a sparse
+# signal); the raw coordinates the input screen kept (modeling.input_screening), alone (none kept: a
+# model that ignores the photo) and beside the PCA projection (a signal partly sparse, partly low rank).
+INPUT_CANDIDATES: tuple[dict, ...] = ({}, {"projection_dim": 0, "input_penalty": 0.1},
+                                      {"projection_dim": 0, "input_penalty": 0.0, "screened": True},
+                                      {"input_penalty": 0.0, "screened": True})
 
 
 @dataclass
@@ -108,16 +113,25 @@ def split_setting(setting: dict, base_kwargs: dict, config: TrainConfig) -> tupl
     return kwargs, replace(config, **{k: v for k, v in setting.items() if k in CONFIG_AXES})
 
 
+def needs_screening(settings: list[dict]) -> bool:
+    """Whether any setting reads the input screen's columns."""
+    return any(s.get("screened") for s in settings)
+
+
 def search(name: str, train_data: EditsData, val_data: EditsData, config: TrainConfig, trials: int,
-           base_kwargs: dict, settings: list[dict] | None = None) -> SearchOutcome:
+           base_kwargs: dict, settings: list[dict] | None = None,
+           screening: InputScreening | None = None) -> SearchOutcome:
     """Train `trials` settings of the named model and keep the one with the best validation LL.
 
     `base_kwargs` holds the defaults of every axis (model kwargs; weight_decay and input_penalty
     come from `config`) plus any fixed kwargs; see the module docstring for the procedure.
-    `settings` (each with projection_dim) replaces the drawn ones.
+    `settings` (each with projection_dim) replaces the drawn ones. `screening`: the input screen
+    (computed here when a setting needs it and none is given).
     """
     defaults = {**base_kwargs, **{axis: getattr(config, axis) for axis in CONFIG_AXES}}
     settings = settings or draw_settings(name, trials, defaults, seed=config.seed)
+    if screening is None and needs_screening(settings):
+        screening = screen_inputs(train_data, val_data, config)
     base = {k: v for k, v in base_kwargs.items() if k not in CONFIG_AXES}
     widest = max(s["projection_dim"] for s in settings)
     basis = None
@@ -127,7 +141,7 @@ def search(name: str, train_data: EditsData, val_data: EditsData, config: TrainC
     rows, best = [], None
     for i, setting in enumerate(settings):
         kwargs, trial_config = split_setting(setting, base, config)
-        model = new_model(name, train_data, config.seed, basis=basis, **kwargs)
+        model = new_model(name, train_data, config.seed, basis=basis, screening=screening, **kwargs)
         result = train(model, train_data, val_data, trial_config)
         rows.append({"trial": i, **setting, "validation_ll": result.best_validation,
                      "best_epoch": result.best_epoch, "epochs_run": result.epochs_run})

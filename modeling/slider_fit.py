@@ -16,12 +16,15 @@ their range ends); the prior p(y) picks the plausible one among them. Priors (`S
 - `ModelPrior`: a trained model's exact log-likelihood log p(y | x) (GaussianMLP, MDN) for the
   photo's features x.
 R restarts (restart 0 at the prior's centre, the others drawn from the prior with the caller's
-generator) are optimised together as one batch with Adam on a copy downsampled to `coarse_side` px
-(sliders are global, so the coarse optimum is close to the full-size one); the best is refined with
-L-BFGS at full size (or at `refine_side` px). The reported error is the plain mean ΔE76 of the
-final full-size render (the same `rendering.colour.lab_error` the evaluation uses), with the
-prior's weight and cost beside it, and
-the sliders that ended at a range end (`pinned_sliders`).
+generator) are optimised together as one batch on a copy downsampled to `coarse_side` px (sliders
+are global, so the coarse optimum is close to the full-size one); the best is refined coarse to
+fine, at `refine_side` px, each doubling of it and full size. The optimiser is Levenberg-Marquardt
+on the Gauss-Newton model of the smoothed ΔE (`levenberg_marquardt`): the render's Jacobian is a
+forward difference, one batched render of every parameter perturbed, updated by secants between
+refreshes at the finer sizes, so most of a fit is gradient-free batched rendering. The reported
+error is the plain mean ΔE76 of the final full-size render (the same `rendering.colour.lab_error`
+the evaluation uses), with the prior's weight and cost beside it, and the sliders that ended at a
+range end (`pinned_sliders`).
 
 Optional tone curve: `CURVE_KNOTS` interior knots at fixed x (0..255) whose y are the cumulative
 softmax of free logits (monotone, from (0, 0) to (255, 255)); it is passed to the renderer in the
@@ -33,10 +36,12 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import torch
 
+from modeling.levenberg_marquardt import levenberg_marquardt
 from rendering.sliders import PROCESS_2003, SliderSpec
 
 log = logging.getLogger(__name__)
@@ -45,6 +50,7 @@ SMOOTH_EPS = 1e-3        # ΔE² offset of the smoothed loss (ΔE units²)
 CURVE_KNOTS = 7          # interior tone-curve knots at x = 32, 64, ..., 224
 TANH_LIMIT = 0.999       # model-space starting points are clipped to ±this before atanh
 PIN_TOLERANCE = 0.01     # a slider within this fraction of its range from an end sits at that end
+FIT_BATCH = 48           # renders per batch in a fit's Jacobian
 STD_FLOOR = 0.02         # smallest model-space spread of a prior fitted to edits
 WHITE_BALANCE = ("Temperature", "Tint")
 # Built-in Camera Raw 2003 prior: (mean, std) in Lightroom units; white balance as offsets from the
@@ -59,16 +65,15 @@ NEUTRAL_STD = 0.35       # model-space spread of the built-in prior of other pro
 
 @dataclass(frozen=True)
 class FitConfig:
-    """Optimiser settings: restarts, Adam steps / learning rate, L-BFGS iterations, tone curve, prior weight."""
+    """Optimiser settings: restarts, iterations (coarse copy, each refining size), sizes, tone curve, prior weight."""
 
     restarts: int = 4
-    adam_steps: int = 150
-    adam_lr: float = 0.05
-    lbfgs_iterations: int = 100
+    coarse_iterations: int = 30   # Levenberg-Marquardt iterations of all restarts on the coarse copy
+    refine_iterations: int = 6    # LM iterations of the best restart at each refining size
     tone_curve: bool = False
-    tolerance: float = 1e-6   # stop Adam when the best loss improves less than this over 20 steps
-    coarse_side: int = 128    # restarts (Adam) run at this long side (0: full size)
-    refine_side: int = 0      # L-BFGS refines at this long side (0: full size); the reported ΔE is at full size
+    tolerance: float = 1e-5   # a stage stops when no row's objective improves by more than this (ΔE units)
+    coarse_side: int = 64     # the restarts run at this long side (0: full size)
+    refine_side: int = 128    # the best is refined here, at each doubling and at full size (0: full size only)
     prior_weight: float = 0.02  # ΔE units per nat of -log p(y); 0 = maximum likelihood
 
 
@@ -80,7 +85,7 @@ class FitResult:
     tone_curve: list[float] | None
     delta_e: float             # mean ΔE76 of the final render vs AFTER
     delta_e_start: float       # mean ΔE76 at the neutral sliders (the plain decode)
-    restart_objective: list[float]   # MAP objective (smoothed ΔE + prior cost) of each restart after Adam, coarse copy
+    restart_objective: list[float]   # MAP objective (smoothed ΔE + prior cost) of each restart on the coarse copy
     seconds: float
     spec: SliderSpec = PROCESS_2003
     prior: str = "none"        # which prior
@@ -237,12 +242,6 @@ def curve_lut(logits: torch.Tensor, size: int = 256) -> torch.Tensor:
     return ys[:, i0] + frac * (ys[:, i0 + 1] - ys[:, i0])
 
 
-def smoothed_delta_e(render_lab: torch.Tensor, target_lab: torch.Tensor) -> torch.Tensor:
-    """Mean smoothed ΔE76 per batch item [B] of LAB images [B, 3, H, W] (differentiable at 0)."""
-    d2 = ((render_lab - target_lab) ** 2).sum(dim=1)
-    return torch.sqrt(d2 + SMOOTH_EPS).mean(dim=(1, 2))
-
-
 def starting_points(neutral_model: np.ndarray, restarts: int, prior: SliderPrior | None,
                     rng: np.random.Generator, spread: float = 0.5) -> np.ndarray:
     """Model-space starts [R, 11]: the prior's centre, the neutral sliders, then draws from the prior.
@@ -269,6 +268,21 @@ def _coarse(before_b: torch.Tensor, after_b: torch.Tensor, side: int) -> tuple[t
     return area(before_b), area(after_b)
 
 
+def refine_sides(long_side: int, config: FitConfig) -> list[int]:
+    """Long sides (px, 0 = full size) the best restart is refined at, coarse to fine, for a fit at `long_side` px.
+
+    `refine_side` and each doubling of it below full size, then full size; full size only when
+    refine_side is 0 or not below it; none when refine_iterations is 0.
+    """
+    if config.refine_iterations <= 0:
+        return []
+    sides, side = [], config.refine_side
+    while 0 < side < long_side:
+        sides.append(side)
+        side *= 2
+    return sides + [0]
+
+
 def fit_sliders(before: torch.Tensor, camera, after: torch.Tensor, neutral: np.ndarray,
                 config: FitConfig = FitConfig(), spec: SliderSpec = PROCESS_2003,
                 rng: np.random.Generator | None = None, prior: SliderPrior | None = None) -> FitResult:
@@ -292,8 +306,6 @@ def fit_sliders(before: torch.Tensor, camera, after: torch.Tensor, neutral: np.n
     after_b = after[None].float().to(device)
     before_c, after_c = _coarse(before_b, after_b, config.coarse_side)
     target_lab_c = linear_prophoto_to_lab(after_c)
-    before_r, after_r = _coarse(before_b, after_b, config.refine_side)
-    target_lab_r = linear_prophoto_to_lab(after_r)
     neutral_model = spec.to_model(np.asarray(neutral, dtype=np.float64))
     neutral_t = torch.tensor(neutral_model, dtype=torch.float32, device=device)
 
@@ -305,45 +317,35 @@ def fit_sliders(before: torch.Tensor, camera, after: torch.Tensor, neutral: np.n
     def prior_cost(y: torch.Tensor) -> torch.Tensor:
         return -weight * prior.log_density(y, neutral_t) if prior is not None else torch.zeros_like(y[:, 0])
 
-    def objective(u: torch.Tensor, logits: torch.Tensor | None, image: torch.Tensor, lab: torch.Tensor) -> torch.Tensor:
-        y = torch.tanh(u)
-        return smoothed_delta_e(linear_prophoto_to_lab(render(y, logits, image)), lab) + prior_cost(y)
-
     with torch.no_grad():
         y0 = torch.tensor(np.clip(neutral_model, -1, 1)[None], dtype=torch.float32, device=device)
         start_error = float(lab_error(render(y0, None), after_b)[0])
 
+    sliders_of = lambda theta: theta[:, :len(spec)]  # noqa: E731
+    logits_of = lambda theta: theta[:, len(spec):] if config.tone_curve else None  # noqa: E731
+
+    def data_lab(theta: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+        """LAB renders [M,3,h,w] of parameter rows theta [M,P] (no gradient), FIT_BATCH at a time."""
+        return torch.cat([linear_prophoto_to_lab(render(torch.tanh(sliders_of(part)), logits_of(part), image))
+                          for part in theta.split(FIT_BATCH)])
+
+    def prior_cost_of(theta: torch.Tensor) -> torch.Tensor:
+        return prior_cost(torch.tanh(sliders_of(theta)))
+
     starts = starting_points(neutral_model, max(1, int(config.restarts)), prior, rng)
-    u = torch.tensor(np.arctanh(starts), dtype=torch.float32, device=device, requires_grad=True)
-    logits = torch.zeros(len(starts), CURVE_KNOTS + 1, device=device, requires_grad=True) if config.tone_curve else None
-    optimiser = torch.optim.Adam([u] + ([logits] if logits is not None else []), lr=config.adam_lr)
-    best_history: list[float] = []
-    for step in range(config.adam_steps):
-        optimiser.zero_grad()
-        losses = objective(u, logits, before_c, target_lab_c)
-        losses.sum().backward()
-        optimiser.step()
-        best_history.append(float(losses.detach().min()))
-        if step >= 20 and best_history[-21] - best_history[-1] < config.tolerance:
-            break
+    theta = torch.tensor(np.arctanh(starts), dtype=torch.float32, device=device)
+    if config.tone_curve:
+        theta = torch.cat([theta, torch.zeros(len(theta), CURVE_KNOTS + 1, device=device)], dim=1)
     with torch.no_grad():
-        restart_losses = [float(v) for v in objective(u, logits, before_c, target_lab_c)]
-    best = int(np.argmin(restart_losses))
-
-    u_best = u.detach()[best:best + 1].clone().requires_grad_(True)
-    logits_best = logits.detach()[best:best + 1].clone().requires_grad_(True) if logits is not None else None
-    if config.lbfgs_iterations > 0:
-        params = [u_best] + ([logits_best] if logits_best is not None else [])
-        lbfgs = torch.optim.LBFGS(params, lr=1.0, max_iter=config.lbfgs_iterations,
-                                  line_search_fn="strong_wolfe", tolerance_grad=1e-7, tolerance_change=1e-9)
-
-        def closure():
-            lbfgs.zero_grad()
-            loss = objective(u_best, logits_best, before_r, target_lab_r)[0]
-            loss.backward()
-            return loss
-
-        lbfgs.step(closure)
+        theta, objective = levenberg_marquardt(theta, partial(data_lab, image=before_c), target_lab_c, prior_cost_of,
+                                               config.coarse_iterations, config.tolerance, secant=False, eps=SMOOTH_EPS)
+        restart_losses = [float(v) for v in objective]
+        theta = theta[int(np.argmin(restart_losses))][None]
+        for side in refine_sides(max(before_b.shape[-2:]), config):
+            before_r, after_r = _coarse(before_b, after_b, side)
+            theta, _ = levenberg_marquardt(theta, partial(data_lab, image=before_r), linear_prophoto_to_lab(after_r),
+                                           prior_cost_of, config.refine_iterations, config.tolerance, eps=SMOOTH_EPS)
+    u_best, logits_best = sliders_of(theta), logits_of(theta)
     with torch.no_grad():
         y_best = torch.tanh(u_best)
         sliders = model_to_lightroom(y_best, spec)

@@ -5,8 +5,10 @@ score the test split, and (with a store) write the model folder's files.
 Without a search, the given setting is trained under each of modeling.search.INPUT_CANDIDATES (the
 setting as given, then the raw features under the input group lasso at three strengths) and the best
 validation LL is kept: a short validation search that costs len(INPUT_CANDIDATES) trainings
-(TrainSettings.input_search=False trains the setting alone). A resumed run continues the setting
-its folder's config.json records.
+(TrainSettings.input_search=False trains the setting alone). Two candidates read the raw
+coordinates of an input screen (modeling.input_screening: the MDN under the group lasso, fitted
+once per run unless TrainSettings.screening gives it). A resumed run continues the setting its
+folder's config.json records.
 
 Model folder: checkpoint.pt (state dict), config.json (class, kwargs, feature stats, settings),
 metrics.json (selection, history, search rows, test figures), training_state.pt (resume: the kept
@@ -21,10 +23,11 @@ from typing import Protocol
 
 from modeling.checkpoints import CONFIG, json_bytes, model_files
 from modeling.data import EditsData
+from modeling.input_screening import InputScreening, screen_inputs
 from modeling.metrics import DEFAULT_BINS, DEFAULT_IS_SAMPLES, evaluate
 from modeling.networks import SliderModel
 from modeling.personalisation import personalisation_curve
-from modeling.search import CONFIG_AXES, input_settings, search, split_setting
+from modeling.search import CONFIG_AXES, input_settings, needs_screening, search, split_setting
 from modeling.training import (
     TRAINING_STATE,
     TrainConfig,
@@ -53,7 +56,8 @@ class ModelStore(Protocol):
 @dataclass
 class TrainSettings:
     """What to train: the model, its kwargs (the setting, or every axis's default for a search), the
-    optimisation config, the search budget (0: no search) and the evaluation sample counts."""
+    optimisation config, the search budget (0: no search), the evaluation sample counts and a
+    precomputed input screen (None: fitted when a candidate needs it)."""
 
     model: str
     kwargs: dict = field(default_factory=dict)
@@ -62,6 +66,7 @@ class TrainSettings:
     input_search: bool = True     # no search: try the input candidates on top of the setting (module docstring)
     is_samples: int = DEFAULT_IS_SAMPLES
     jsd_bins: int = DEFAULT_BINS
+    screening: InputScreening | None = None
 
 
 @dataclass
@@ -132,11 +137,13 @@ def candidate_text(kwargs: dict, config: TrainConfig) -> str:
     """How a candidate feeds the features, compactly."""
     projection = kwargs.get("projection_dim", 0)
     text = f"PCA {projection}" if projection else "raw features"
+    if kwargs.get("screened"):
+        text = f"PCA {projection} + screened inputs" if projection else "screened inputs"
     return text + (f" + input group lasso {config.input_penalty:g}" if config.input_penalty else "")
 
 
 def train_candidates(name: str, train_data: EditsData, val_data: EditsData, settings: TrainSettings,
-                     store: ModelStore | None, resume: bool, base: dict
+                     store: ModelStore | None, resume: bool, base: dict, screening: InputScreening | None = None
                      ) -> tuple[SliderModel, dict, TrainConfig, TrainResult, str, list[dict]]:
     """Train each candidate setting (or resume the stored one), keep the best validation LL; write the
     kept one's training state. (model, kwargs, config, result, selection, candidate rows)."""
@@ -148,7 +155,7 @@ def train_candidates(name: str, train_data: EditsData, val_data: EditsData, sett
         candidates = [resumed_setting(store, *candidates[0])]
     rows, best, last_state = [], None, {}
     for i, (kwargs, config) in enumerate(candidates):
-        model = new_model(name, train_data, config.seed, **kwargs)
+        model = new_model(name, train_data, config.seed, screening=screening, **kwargs)
 
         def save_best(m: SliderModel, epoch: int, val: float, config: TrainConfig = config) -> None:
             save_files(store, model_files(m, {**base, "train": config_dict(config)},
@@ -177,6 +184,17 @@ def train_candidates(name: str, train_data: EditsData, val_data: EditsData, sett
     return model, kwargs, config, result, selection, rows
 
 
+def run_screening(settings: TrainSettings, train_data: EditsData, val_data: EditsData, resuming: bool
+                  ) -> InputScreening | None:
+    """The run's input screen: the given one, else fitted when a candidate (or a search) reads it; None
+    when resuming a training state (its setting is fixed)."""
+    if settings.screening is not None or resuming:
+        return settings.screening
+    if settings.trials or needs_screening([kwargs for kwargs, _ in candidate_settings(settings)]):
+        return screen_inputs(train_data, val_data, settings.config)
+    return None
+
+
 def run_training(data: EditsData, settings: TrainSettings, store: ModelStore | None = None, resume: bool = False,
                  provenance: dict | None = None) -> TrainingRun:
     """Train (or search), select, score and, when `store` is given, write the model folder's files.
@@ -191,13 +209,15 @@ def run_training(data: EditsData, settings: TrainSettings, store: ModelStore | N
             "splits": {"train": len(train_data), "validation": len(val_data), "test": len(test_data)},
             "search_trials": settings.trials}
     rows, inputs = None, None
+    screening = run_screening(settings, train_data, val_data, resuming=resume and store is not None
+                              and store.read(TRAINING_STATE) is not None)
     if settings.trials:
-        found = search(name, train_data, val_data, config, settings.trials, settings.kwargs)
+        found = search(name, train_data, val_data, config, settings.trials, settings.kwargs, screening=screening)
         model, kwargs, config, result, rows, selection = (found.model, found.kwargs, found.config, found.result,
                                                           found.rows, found.reason)
     else:
         model, kwargs, config, result, selection, inputs = train_candidates(name, train_data, val_data, settings,
-                                                                           store, resume, base)
+                                                                           store, resume, base, screening)
     metrics = {"validation_ll": result.best_validation, "best_epoch": result.best_epoch,
                "epochs_run": result.epochs_run, "stopped_early": result.stopped_early, "selection": selection,
                "train_seconds": result.seconds,
@@ -207,6 +227,8 @@ def run_training(data: EditsData, settings: TrainSettings, store: ModelStore | N
         metrics["search"] = rows
     if inputs is not None and len(inputs) > 1:
         metrics["input_candidates"] = inputs
+    if screening is not None:
+        metrics["input_screen"] = screening.summary()
     held, curve = held_out_metrics(model, name, test_data, settings)
     metrics.update(held)
     if store is not None:

@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 from modeling.checkpoints import tensors_from_bytes, tensors_to_bytes
 from modeling.cluster_init import initial_cluster_targets
 from modeling.data import EditsData, FeatureNormaliser
+from modeling.input_screening import InputScreening
 from modeling.metrics import predictive_log_likelihood
 from modeling.networks import SliderModel
 from modeling.projection import group_soft_threshold, pca_basis
@@ -210,11 +211,18 @@ def train(model: SliderModel, train_data: EditsData, val_data: EditsData, config
 
 
 def new_model(name: str, train_data: EditsData, seed: int, basis: torch.Tensor | None = None,
-              **kwargs) -> SliderModel:
+              screening: InputScreening | None = None, **kwargs) -> SliderModel:
     """A freshly initialised (seeded) model with feature stats (and, with projection_dim > 0, the
-    whitened PCA basis: `basis` [D, >= P] if precomputed) from the train split."""
+    whitened PCA basis: `basis` [D, >= P] if precomputed) from the train split.
+
+    kwargs["screened"] True (a candidate of modeling.search): the model reads the raw coordinates
+    `screening` kept, after the PCA projection's P columns when projection_dim = P > 0.
+    """
     torch.manual_seed(seed)
     norm = FeatureNormaliser.fit(train_data.image_features().cpu().numpy())
+    screened = bool(kwargs.pop("screened", False))
+    if screened and screening is None:
+        raise ValueError("a screened-inputs candidate needs the input screening (modeling.input_screening)")
     dim = int(kwargs.get("projection_dim", 0))
     if dim:
         if basis is None:
@@ -223,6 +231,10 @@ def new_model(name: str, train_data: EditsData, seed: int, basis: torch.Tensor |
             log.warning("projection_dim %d > %d available principal components: using %d", dim, basis.shape[1],
                         basis.shape[1])
             dim = kwargs["projection_dim"] = int(basis.shape[1])
+    if screened and (len(screening.columns) or not dim):   # nothing kept beside PCA: PCA alone
+        parts = [basis[:, :dim].cpu()] if dim else []
+        basis = torch.cat([*parts, screening.basis()], dim=1)
+        dim = kwargs["projection_dim"] = int(basis.shape[1])
     model = build_model(name, feature_dim=train_data.feature_dim, **kwargs)
     model.set_feature_stats(norm.mean, norm.std)
     if dim:

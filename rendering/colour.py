@@ -67,8 +67,8 @@ PROPHOTO_LUMA = PROPHOTO_TO_XYZ[1].copy()
 
 def luminance(img: torch.Tensor) -> torch.Tensor:
     """Relative luminance Y [B,1,H,W] of linear ProPhoto [B,3,H,W] (D50 white has Y = 1)."""
-    w = torch.as_tensor(PROPHOTO_LUMA, dtype=img.dtype, device=img.device).view(1, 3, 1, 1)
-    return (img * w).sum(dim=1, keepdim=True)
+    w = torch.as_tensor(PROPHOTO_LUMA, dtype=img.dtype, device=img.device)
+    return torch.einsum("c,bchw->bhw", w, img).unsqueeze(1)
 
 
 def _matrix(m: np.ndarray, like: torch.Tensor) -> torch.Tensor:
@@ -99,10 +99,11 @@ _LAB_KAPPA = 24389.0 / 27.0
 
 
 def _lab_f(t: torch.Tensor) -> torch.Tensor:
-    # CIE 1976 f(t) with the exact CIE constants; the cube-root branch is evaluated on a clamped
-    # argument so the unused branch never produces NaN gradients.
-    cube = t.clamp(min=_LAB_EPS).pow(1.0 / 3.0)
-    return torch.where(t > _LAB_EPS, cube, (_LAB_KAPPA * t + 16.0) / 116.0)
+    # CIE 1976 f(t) with the exact CIE constants, without a per-element branch: the cube root of
+    # max(t, eps) plus the line's kappa / 116 (min(t, eps) - eps) (both pieces are 6/29 at eps), so
+    # neither piece produces NaN gradients.
+    cube = torch.exp2(torch.log2(t.clamp(min=_LAB_EPS)).mul_(1.0 / 3.0))
+    return t.clamp(max=_LAB_EPS).sub_(_LAB_EPS).mul_(_LAB_KAPPA / 116.0).add_(cube)
 
 
 def _lab_f_inv(f: torch.Tensor) -> torch.Tensor:
@@ -131,9 +132,16 @@ def lab_to_xyz(lab: torch.Tensor, white: str = "D50", dim: int = 1) -> torch.Ten
     return xyz * w.view(shape)
 
 
+# L*a*b* as a linear map of (f(X/Xn), f(Y/Yn), f(Z/Zn)), plus -16 on L*.
+_F_TO_LAB = np.array([[0.0, 116.0, 0.0], [500.0, -500.0, 0.0], [0.0, 200.0, -200.0]])
+_PROPHOTO_TO_XYZ_D50_WHITE = PROPHOTO_TO_XYZ / WHITE_XYZ["D50"][:, None]   # linear ProPhoto -> XYZ / white
+
+
 def linear_prophoto_to_lab(img: torch.Tensor) -> torch.Tensor:
-    """Linear ProPhoto [B,3,H,W] -> CIE-LAB [B,3,H,W] (D50 white, L* 0..100)."""
-    return xyz_to_lab(linear_prophoto_to_xyz(img), white="D50")
+    """Linear ProPhoto [B,3,H,W] -> CIE-LAB [B,3,H,W] (D50 white, L* 0..100): xyz_to_lab of linear_prophoto_to_xyz."""
+    lab = apply_matrix(_lab_f(apply_matrix(img, _PROPHOTO_TO_XYZ_D50_WHITE)), _F_TO_LAB)
+    lab[:, 0] -= 16.0
+    return lab
 
 
 def lab_to_linear_prophoto(lab: torch.Tensor) -> torch.Tensor:

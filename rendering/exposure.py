@@ -31,40 +31,37 @@ MAX_BLACK = 0.99           # black is at most this fraction of white (SDK)
 BLACK_PER_SHADOW = 0.001   # linear black level per Shadows (Blacks) slider unit (SDK)
 
 
-def rounded_relu(t: torch.Tensor, radius: torch.Tensor) -> torch.Tensor:
-    """max(t, 0) with a quadratic corner of half-width `radius` (broadcastable, >= 0; 0 = hard).
-
-    (t + r)^2 / 4r on |t| < r: value and slope continuous, the shape of the SDK ramp's toe. Written
-    without a branch: relu(t - r) + clamp(t + r, 0, 2r)^2 / 4r.
-    """
-    corner = torch.minimum((t + radius).clamp(min=0.0), 2.0 * radius)
-    return (t - radius).clamp(min=0.0) + corner * corner / (4.0 * radius.clamp(min=1e-12))
-
-
 def camera_white_clip(camera_rgb: torch.Tensor, camera_white: torch.Tensor) -> torch.Tensor:
     """Camera RGB [B,3,H,W] clipped at the camera white c [B,3]: exact up to c, rounded to c (1 + 2r), then c (1 + r)."""
     c = camera_white[:, :, None, None].to(camera_rgb.dtype)
     radius = c * CLIP_RADIUS
-    # x - rounded_relu(x - c - r, r), as min(x, c + 2r) - q^2 / 4r with q = clamp(x - c, 0, 2r)
-    over = (camera_rgb - c).clamp(min=0.0).minimum(2.0 * radius)
-    return torch.addcmul(torch.minimum(camera_rgb, c + 2.0 * radius), over, over * (-0.25 / radius))
+    # x - rounded_relu(x - c - r, r) (see exposure_ramp), as min(x, c + 2r) - q^2 / 4r with q = clamp(x - c, 0, 2r)
+    over = torch.minimum((camera_rgb - c).clamp_(min=0.0), 2.0 * radius)
+    return torch.minimum(camera_rgb, c + 2.0 * radius).addcmul_(over, over * (-0.25 / radius))
 
 
 def scene_linear(camera_rgb: torch.Tensor, camera_white: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
     """Camera RGB [B,3,H,W] -> linear ProPhoto in [0, 1]: camera-white clip, matrix [B,3,3], pin."""
-    return apply_matrix(camera_white_clip(camera_rgb, camera_white), matrix.to(camera_rgb.dtype)).clamp(0.0, 1.0)
+    return apply_matrix(camera_white_clip(camera_rgb, camera_white), matrix.to(camera_rgb.dtype)).clamp_(0.0, 1.0)
 
 
 def exposure_ramp(img: torch.Tensor, total_ev: torch.Tensor, black: torch.Tensor) -> torch.Tensor:
     """The SDK exposure ramp on linear ProPhoto [B,3,H,W]: total EV [B] and linear black [B] (>= 0).
 
     Rendered white (1) is linear 2^-max(0, total); values above it come out > 1 (not clipped here).
+    The toe is rounded_relu(t, r): max(t, 0) with a quadratic corner (t + r)^2 / 4r on |t| < r (value
+    and slope continuous), written without a branch as relu(t - r) + clamp(t + r, 0, 2r)^2 / 4r.
     """
     white = torch.pow(2.0, -torch.relu(total_ev))
     black = torch.minimum(black, MAX_BLACK * white)
     span = white - black
     radius = torch.minimum(TOE_BLACK * black, TOE_WHITE * span)
-    return rounded_relu(img - black[:, None, None, None], radius[:, None, None, None]) / span[:, None, None, None]
+    # rounded_relu(img - black, r) / span with the division folded in:
+    # relu(img - black - r) / span + min(relu(img - black + r), 2r)^2 / (4 r span)
+    b, r, s = (v[:, None, None, None] for v in (black, radius, span))
+    corner = torch.minimum((img - (b - r)).clamp_(min=0.0), 2.0 * r)
+    out = (img - (b + r)).clamp_(min=0.0).mul_(1.0 / s)
+    return out.addcmul_(corner, corner * (0.25 / (r.clamp(min=1e-12) * s)))
 
 
 def shadows_black(shadows: torch.Tensor, shadow_scale: torch.Tensor) -> torch.Tensor:
@@ -88,4 +85,4 @@ def highlight_recovery(img: torch.Tensor, amount: torch.Tensor) -> torch.Tensor:
 def recovery_gain(peak: torch.Tensor, amount: torch.Tensor) -> torch.Tensor:
     """The gain [B,1,H,W] of `highlight_recovery` from a pixel's largest channel [B,1,H,W]: (1 + a m^3)^(-1/3)."""
     peak = peak.clamp(min=0.0)
-    return power(1.0 + amount[:, None, None, None] * (peak * peak * peak), -1.0 / 3.0)
+    return power(torch.addcmul(peak.new_ones(1, 1, 1, 1), peak * peak * peak, amount[:, None, None, None]), -1.0 / 3.0)

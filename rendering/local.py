@@ -47,7 +47,7 @@ def guided_base(guide: torch.Tensor, radius_frac: float = 0.02, eps: float = 0.0
     coef = box_mean(torch.cat([a, b], dim=1), radius)
     if factor > 1:
         coef = F.interpolate(coef, size=(h, w), mode="bilinear", align_corners=False)
-    return coef[:, :1] * guide + coef[:, 1:]
+    return torch.addcmul(coef[:, 1:], coef[:, :1], guide)
 
 
 def local_tone_gain(base: torch.Tensor, shadows_ev: torch.Tensor, highlights_ev: torch.Tensor) -> torch.Tensor:
@@ -59,8 +59,9 @@ def local_tone_gain(base: torch.Tensor, shadows_ev: torch.Tensor, highlights_ev:
     smooth base so a pixel's gain depends on its neighbourhood's brightness, not its own value.
     """
     b = base.clamp(0.0, 1.0)
-    exponent = shadows_ev[:, None, None, None] * (1.0 - b) ** 2 + highlights_ev[:, None, None, None] * b ** 2
-    return torch.exp2(exponent)
+    s, h = shadows_ev[:, None, None, None], highlights_ev[:, None, None, None]
+    # s (1-b)^2 + h b^2 = s + b ((s + h) b - 2 s)
+    return torch.exp2(torch.addcmul(-2.0 * s, s + h, b).mul_(b).add_(s))
 
 
 def clarity_gain(lum_enc: torch.Tensor, base: torch.Tensor, amount: torch.Tensor) -> torch.Tensor:
@@ -72,9 +73,10 @@ def clarity_gain(lum_enc: torch.Tensor, base: torch.Tensor, amount: torch.Tensor
     base, boosted). The encoded detail is amplified by (1 + amount), weighted to midtones, and
     applied as a luminance ratio so hue is kept.
     """
-    midtone = (1.0 - (2.0 * base.clamp(0.0, 1.0) - 1.0) ** 2).clamp(min=0.0)
-    boosted = lum_enc + amount[:, None, None, None] * (lum_enc - base) * (0.5 + midtone)
-    ratio = boosted.clamp(min=_TINY) / lum_enc.clamp(min=_TINY)
-    return power(ratio.clamp(max=16.0), 2.2)
+    b = base.clamp(0.0, 1.0)
+    weight = (1.0 - b).mul_(b).mul_(4.0).add_(0.5)          # 0.5 + midtone, midtone = 1 - (2b - 1)^2 = 4 b (1 - b)
+    boosted = torch.addcmul(lum_enc, (lum_enc - base).mul_(weight), amount[:, None, None, None])
+    ratio = boosted.clamp_(min=_TINY).div_(lum_enc.clamp(min=_TINY))
+    return power(ratio.clamp_(max=16.0), 2.2)
 
 

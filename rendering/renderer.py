@@ -15,10 +15,13 @@ One torch function (CPU or CUDA, differentiable in the sliders), in the DNG SDK'
   -> Clarity (the toned luminance's detail against the same colour scaled to the base's luminance
      and toned: flat colour of any hue has none) -> Vibrance, Saturation (encoded domain)
   -> linear ProPhoto clamped to [0, 1] (encoding to files: rendering.image_io).
-For speed the per-image quantities (matrices, tone curve) are computed once per batch, every local
-gain is a one-channel plane, the tone is one per-pixel line, Clarity and Vibrance/Saturation at zero
-are skipped when no gradient is wanted, and on CPU the pixels go a few images at a time (`CHUNK_PIXELS`) so that the
-intermediates stay in cache; `benchmarks/render.py` times each `render.*` stage.
+For speed the per-image quantities (matrices, tone curve, profile tables) are computed once per
+batch, every local gain is a one-channel plane, the tone is one per-pixel line, Recovery, Fill Light
+(Shadows/Highlights), Clarity and Vibrance/Saturation at zero in a whole batch are skipped when no
+gradient is wanted (they are the identity there), intermediates are updated in place where autograd
+allows, and on CPU the pixels go a few images at a time (`CHUNK_PIXELS`) so that the intermediates
+stay in cache, written straight into the caller's array; `benchmarks/render.py` times each
+`render.*` stage.
 
 Neutral sliders (all zero, as-shot white) reproduce `plain_decode` exactly (for a DNG without a
 ProfileToneCurve: plain_decode's curve is linear); Camera Raw 2003's
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, fields
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -122,36 +126,37 @@ def _broadcast_camera(camera: CameraMatrices, batch: int) -> CameraMatrices:
 class SceneParams:
     """Per-image quantities [B,...] of the scene-referred stages, computed once per batch."""
 
-    camera: CameraMatrices      # the images' camera matrices and profile tables
-    temperature: torch.Tensor   # [B] K, float64
-    tint: torch.Tensor          # [B] float64
     camera_white: torch.Tensor  # [B,3] camera RGB of the rendering white (the clip level)
     matrix: torch.Tensor        # [B,3,3] camera RGB -> linear ProPhoto
     total_ev: torch.Tensor      # [B] Exposure + BaselineExposure
     black: torch.Tensor         # [B] the exposure ramp's linear black
+    hue_sat_map: torch.Tensor | None   # [B,V,H,S,3] the profile's HueSatMap for the images' whites, or None
+    look_table: torch.Tensor | None    # [B,V,H,S,3] the profile's LookTable, or None
+    hue_sat_encoding: int = 0
+    look_table_encoding: int = 0
 
     def rows(self, start: int, stop: int) -> "SceneParams":
-        """The parameters of images start..stop-1."""
-        return SceneParams(self.camera.index(list(range(start, min(stop, len(self.camera))))), *(
-            getattr(self, f.name)[start:stop] for f in fields(self)[1:]))
+        """The parameters of images start..stop-1 (views)."""
+        return SceneParams(*(None if getattr(self, f.name) is None else getattr(self, f.name)[start:stop]
+                             for f in fields(self)[:6]), self.hue_sat_encoding, self.look_table_encoding)
 
 
 def _scene_params(camera: CameraMatrices, temperature: torch.Tensor, tint: torch.Tensor,
                   exposure_ev: torch.Tensor, shadows: torch.Tensor) -> SceneParams:
-    """White balance (float64, cast to the amounts' dtype) and exposure ramp parameters of B images."""
+    """White balance (float64, cast to the amounts' dtype), exposure ramp parameters and profile tables of B images."""
     t, tint = temperature.to(torch.float64), tint.to(torch.float64)
     dtype = exposure_ev.dtype
-    return SceneParams(camera, t, tint, camera.camera_white(t, tint).to(dtype),
-                       camera.camera_to_prophoto(t, tint).to(dtype), exposure_ev + camera.baseline_exposure.to(dtype),
-                       shadows_black(shadows, camera.shadow_scale.to(dtype)))
+    camera_white, matrix = camera.white_and_matrix(t, tint)
+    return SceneParams(camera_white.to(dtype), matrix.to(dtype), exposure_ev + camera.baseline_exposure.to(dtype),
+                       shadows_black(shadows, camera.shadow_scale.to(dtype)), camera.hue_sat_map(t),
+                       camera.look_table, camera.hue_sat_encoding, camera.look_table_encoding)
 
 
 def _scene(camera_rgb: torch.Tensor, scene: SceneParams) -> torch.Tensor:
     """Camera RGB [B,3,H,W] -> exposure-ramped linear ProPhoto [B,3,H,W] (rendered white 1, over-range kept)."""
     img = scene_linear(camera_rgb, scene.camera_white, scene.matrix)
-    if scene.camera.hue_sat_map1 is not None:  # the camera profile's HueSatMap, before the exposure ramp (SDK order)
-        img = camera_profile.hue_sat_lookup(img, scene.camera.hue_sat_map(scene.temperature),
-                                            scene.camera.hue_sat_encoding)
+    if scene.hue_sat_map is not None:  # the camera profile's HueSatMap, before the exposure ramp (SDK order)
+        img = camera_profile.hue_sat_lookup(img, scene.hue_sat_map, scene.hue_sat_encoding)
     return exposure_ramp(img, scene.total_ev, scene.black)
 
 
@@ -166,20 +171,22 @@ def plain_decode(camera_rgb: torch.Tensor, camera: CameraMatrices, temperature: 
     zero = torch.zeros(camera_rgb.shape[0], dtype=camera_rgb.dtype, device=camera_rgb.device)
     scene = _scene_params(camera, temperature, tint, zero, zero)
     img = _scene(camera_rgb, scene)
-    if camera.look_table is not None:  # the camera profile's LookTable, after the ramp (SDK order)
-        img = camera_profile.hue_sat_lookup(img.clamp(0.0, 1.0), camera.look_table, camera.look_table_encoding)
+    if scene.look_table is not None:  # the camera profile's LookTable, after the ramp (SDK order)
+        img = camera_profile.hue_sat_lookup(img.clamp(0.0, 1.0), scene.look_table, scene.look_table_encoding)
     return tone.rgb_tone(img, tone.tone_lut(scene.total_ev, zero, zero, zero, zero + 1.0))
 
 
 def render_sliders(camera_rgb: torch.Tensor, sliders: torch.Tensor, camera: CameraMatrices,
-                   tone_curve: torch.Tensor | None = None, spec: SliderSpec = PROCESS_2003) -> torch.Tensor:
+                   tone_curve: torch.Tensor | None = None, spec: SliderSpec = PROCESS_2003,
+                   out: torch.Tensor | None = None) -> torch.Tensor:
     """Render sliders [B,11] (Lightroom units) on camera RGB [B,3,H,W] -> linear ProPhoto [B,3,H,W].
 
     camera: CameraMatrices for B images (or 1, broadcast). tone_curve: per-image point-curve LUTs
     [B,K] on encoded [0,1] from `tone_curve_luts` (or one [K] for all); None = linear.
     Output in [0, 1]; differentiable in `sliders` (and in the image). The per-image quantities are
     computed once; the pixels go through `_render_pixels` a few images at a time on CPU (see
-    CHUNK_PIXELS), all at once on other devices.
+    CHUNK_PIXELS), all at once on other devices. out: an optional [B,3,H,W] tensor of the image's
+    dtype and device the render is written into (and returned), for renders without gradients.
     """
     batch = camera_rgb.shape[0]
     if sliders.shape != (batch, len(spec)):
@@ -197,11 +204,17 @@ def render_sliders(camera_rgb: torch.Tensor, sliders: torch.Tensor, camera: Came
     lut = tone.tone_lut(scene.total_ev, amt.brightness, amt.contrast, amt.black, amt.white, point_curve)
     if camera.tone_curve is not None:  # the camera profile's tone curve in place of the default ACR3 curve
         lut = camera.profile_tone(lut, spec.process)
+    active = _Active(*(_active(getattr(amt, name)) for name in _Active._fields))
     step = _chunk_images(camera_rgb)
-    if step >= batch:
-        return _render_pixels(camera_rgb, scene, amt, lut)
-    return torch.cat([_render_pixels(camera_rgb[i:i + step], scene.rows(i, i + step), amt.rows(i, i + step),
-                                     lut[i:i + step]) for i in range(0, batch, step)])
+    if step >= batch and out is None:
+        return _render_pixels(camera_rgb, scene, amt, lut, active)
+    chunks = ((i, _render_pixels(camera_rgb[i:i + step], scene.rows(i, i + step), amt.rows(i, i + step),
+                                 lut[i:i + step], active)) for i in range(0, batch, step))
+    if out is None:
+        return torch.cat([chunk for _, chunk in chunks])
+    for i, chunk in chunks:
+        out[i:i + step].copy_(chunk)
+    return out
 
 
 def _chunk_images(camera_rgb: torch.Tensor) -> int:
@@ -216,58 +229,83 @@ def _active(amount: torch.Tensor) -> bool:
     return amount.requires_grad or bool(amount.any())
 
 
+class _Active(NamedTuple):
+    """Which optional operators a batch runs (`_active` of their amounts); the others are the identity."""
+
+    recovery: bool
+    fill_ev: bool
+    highlights_ev: bool
+    clarity: bool
+    vibrance: bool
+    saturation: bool
+
+
 def _render_pixels(camera_rgb: torch.Tensor, scene: SceneParams, amt: OperatorAmounts,
-                   lut: torch.Tensor) -> torch.Tensor:
+                   lut: torch.Tensor, active: _Active) -> torch.Tensor:
     """The per-pixel stages of `render_sliders` on camera RGB [B,3,H,W] -> linear ProPhoto [B,3,H,W] in [0, 1].
 
     Every gain is a [B,1,H,W] plane applied to all three channels, and the hue-preserving tone is
     the per-pixel line t_lo + slope (x - lo) (rendering.tone.rgb_tone), so the three-channel image
-    is touched only by the scene stages, the tone and the colour stage.
+    is touched only by the scene stages, the tone and the colour stage. Operators that `active`
+    marks off are skipped (they are the identity); intermediates are updated in place where
+    autograd allows.
     """
     with record_function("render.scene"):
         img = _scene(camera_rgb, scene)
     with record_function("render.local"):
-        # One edge-aware base of encoded luminance drives Fill Light and (through the curve) Clarity.
-        gain = recovery_gain(img.amax(dim=1, keepdim=True), amt.recovery)
-        lum = luminance(img) * gain
-        base = guided_base(tone.encode(lum.clamp(0.0, 1.5)))
-        gain = gain * local_tone_gain(base, amt.fill_ev, amt.highlights_ev)
-        x = (img * gain).clamp(0.0, 1.0)
-        if scene.camera.look_table is not None:  # the camera profile's LookTable, after the ramp (SDK order)
-            x = camera_profile.hue_sat_lookup(x, scene.camera.look_table, scene.camera.look_table_encoding)
+        peak = img.amax(dim=1, keepdim=True)
+        gain = recovery_gain(peak, amt.recovery) if active.recovery else None
+        lum = base = None
+        if active.clarity or active.fill_ev or active.highlights_ev:
+            # One edge-aware base of encoded luminance drives Fill Light and (through the curve) Clarity.
+            lum = luminance(img) if gain is None else luminance(img).mul_(gain)
+            base = guided_base(tone.encode(lum.clamp(0.0, 1.5)))
+            if active.fill_ev or active.highlights_ev:
+                local = local_tone_gain(base, amt.fill_ev, amt.highlights_ev)
+                gain = local if gain is None else gain * local
+        x = img.clamp(0.0, 1.0) if gain is None else (img * gain).clamp_(0.0, 1.0)
+        if scene.look_table is not None:  # the camera profile's LookTable, after the ramp (SDK order)
+            x = camera_profile.hue_sat_lookup(x, scene.look_table, scene.look_table_encoding)
+            hi = x.amax(dim=1, keepdim=True)
+        else:  # a gain >= 0 keeps the largest channel: max of the clipped x = the clipped gained peak
+            hi = peak.clamp(0.0, 1.0) if gain is None else (peak * gain).clamp_(0.0, 1.0)
+        lo = x.amin(dim=1, keepdim=True)
     with record_function("render.tone"):
-        hi, lo = x.amax(dim=1, keepdim=True), x.amin(dim=1, keepdim=True)
-        t_hi, t_lo = tone.apply_tone(lut, torch.cat([hi, lo], dim=1)).split(1, dim=1)
-        slope = (t_hi - t_lo) / (hi - lo).clamp(min=1e-12)
+        ends = torch.cat([hi, lo], dim=1)
+        toned_ends = tone.apply_tone(lut, ends)
+        t_hi, t_lo = toned_ends.split(1, dim=1)
+        span = (hi - lo).clamp_(min=1e-12)
+        slope = (t_hi - t_lo).div_(span)
     with record_function("render.clarity"):
-        if _active(amt.clarity):
-            gain = _clarity_gain(x, hi, lo, t_hi, t_lo, lum, base, lut, amt.clarity)
+        if active.clarity:
+            gain = _clarity_gain(x, ends, toned_ends, span, lum, base, lut, amt.clarity)
             slope, t_lo = slope * gain, t_lo * gain
     with record_function("render.colour"):
-        toned = torch.addcmul(t_lo - slope * lo, x, slope).clamp(0.0, 1.0)
-        if not (_active(amt.vibrance) or _active(amt.saturation)):
+        toned = torch.addcmul(torch.addcmul(t_lo, slope, lo, value=-1.0), x, slope).clamp_(0.0, 1.0)
+        if not (active.vibrance or active.saturation):
             return toned
         enc = tone.vibrance_saturation(tone.encode(toned), amt.vibrance, amt.saturation)
-        return tone.decode(enc.clamp(0.0, 1.0))
+        return tone.decode(enc.clamp_(0.0, 1.0))
 
 
-def _clarity_gain(x: torch.Tensor, hi: torch.Tensor, lo: torch.Tensor, t_hi: torch.Tensor, t_lo: torch.Tensor,
+def _clarity_gain(x: torch.Tensor, ends: torch.Tensor, toned_ends: torch.Tensor, span: torch.Tensor,
                   lum: torch.Tensor, base: torch.Tensor, lut: torch.Tensor, amount: torch.Tensor) -> torch.Tensor:
     """Clarity's gain [B,1,H,W] on the toned image: its encoded luminance against the same colour at the base's.
 
-    x [B,3,H,W]: the pixels going into the tone curve, largest / smallest channel hi, lo and their
-    toned values t_hi, t_lo [B,1,H,W]; lum, base: the luminance and the encoded edge-aware base
-    the local stage saw. The hue-preserving tone keeps where the luminance sits between a pixel's
-    smallest and largest channel, so both luminances come from the toned channel ends: the pixel's,
-    and those of the pixel scaled to the base's luminance. A flat patch (base = its luminance) of any
-    colour has no detail, so Clarity leaves it alone.
+    x [B,3,H,W]: the pixels going into the tone curve; ends [B,2,H,W]: their largest and smallest
+    channel (hi, lo), toned_ends their toned values, span = hi - lo (at least 1e-12); lum, base
+    [B,1,H,W]: the luminance and the encoded edge-aware base the local stage saw. The hue-preserving
+    tone keeps where the luminance sits between a pixel's smallest and largest channel, so both
+    luminances come from the toned channel ends: the pixel's, and those of the pixel scaled to the
+    base's luminance. A flat patch (base = its luminance) of any colour has no detail, so Clarity
+    leaves it alone.
     """
-    share = ((luminance(x) - lo) / (hi - lo).clamp(min=1e-12)).clamp(0.0, 1.0)
-    scale = tone.decode(base) / lum.clamp(1e-6, 1.5)
-    b_hi, b_lo = tone.apply_tone(lut, torch.cat([hi, lo], dim=1) * scale).split(1, dim=1)
-    toned = tone.encode(t_lo + (t_hi - t_lo) * share)
-    toned_base = tone.encode(b_lo + (b_hi - b_lo) * share)
-    return clarity_gain(toned, toned_base, amount)
+    share = (luminance(x) - ends[:, 1:]).div_(span).clamp_(0.0, 1.0)
+    scale = tone.decode(base).div_(lum.clamp(1e-6, 1.5))
+    # channels: toned hi, toned lo, base hi, base lo -> the toned luminances of the pixel and of its base
+    toned = torch.cat([toned_ends, tone.apply_tone(lut, ends * scale)], dim=1)
+    lum_enc = tone.encode(torch.addcmul(toned[:, 1::2], toned[:, 0::2] - toned[:, 1::2], share))
+    return clarity_gain(lum_enc[:, :1], lum_enc[:, 1:], amount)
 
 
 def tone_curve_luts(tone_curves: list | None, count: int) -> np.ndarray | None:
@@ -307,7 +345,10 @@ class PhotoRenderer:
                 b = stop - start
                 s = torch.as_tensor(sliders[start:stop], dtype=torch.float32, device=self.device)
                 lut = None if luts is None else torch.from_numpy(luts[start:stop]).to(self.device)
-                rendered = render_sliders(image.expand(b, -1, -1, -1), s, camera, lut, spec)
-                out[start:stop] = rendered.cpu().numpy()
+                batch = image.expand(b, -1, -1, -1)
+                if self.device.type == "cpu":   # straight into the result
+                    render_sliders(batch, s, camera, lut, spec, out=torch.from_numpy(out[start:stop]))
+                else:
+                    out[start:stop] = render_sliders(batch, s, camera, lut, spec).cpu().numpy()
         log.debug("rendered %d variants of %s at %dx%d on %s", n, photo.source, w, h, self.device)
         return out

@@ -261,7 +261,7 @@ class CameraMatrices:
     @classmethod
     def from_profiles(cls, profiles: list, device: str | torch.device = "cpu",
                       dtype: torch.dtype = torch.float64) -> "CameraMatrices":
-        """Stack CameraProfile objects (rendering.raw) into batched tensors on `device`."""
+        """Stack CameraProfile objects (rendering.dng_tags) into batched tensors on `device`."""
         def stack(values) -> torch.Tensor:
             return torch.as_tensor(np.stack([np.asarray(v, dtype=np.float64) for v in values]), dtype=torch.float64)
         calibrations = [sdk_calibration(p) for p in profiles]
@@ -339,6 +339,18 @@ class CameraMatrices:
 
     def camera_to_xyz_d50(self, temperature: torch.Tensor, tint: torch.Tensor) -> torch.Tensor:
         """Camera RGB -> XYZ (D50 PCS) matrices [B,3,3] white-balanced for Temperature/Tint [B]."""
+        return self._white_and_xyz_matrix(temperature, tint)[1]
+
+    def white_and_matrix(self, temperature: torch.Tensor, tint: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """`camera_white` [B,3] and `camera_to_prophoto` [B,3,3] for Temperature (K) / Tint [B], calibrated once."""
+        camera_white, to_xyz = self._white_and_xyz_matrix(temperature, tint)
+        return camera_white, self._xyz_to_prophoto() @ to_xyz
+
+    def _xyz_to_prophoto(self) -> torch.Tensor:
+        return torch.as_tensor(XYZ_TO_PROPHOTO, dtype=self.color_matrix1.dtype, device=self.color_matrix1.device)
+
+    def _white_and_xyz_matrix(self, temperature: torch.Tensor, tint: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The camera white [B,3] and camera RGB -> XYZ (D50) matrices [B,3,3] of Temperature/Tint [B]."""
         white_xyz, color_matrix, forward, ab_cc = self._calibration(temperature, tint)
         camera_white = _camera_neutral(color_matrix, white_xyz)
         # Forward-matrix path (DNG 1.2+): FM maps white-balanced reference camera RGB to XYZ D50.
@@ -350,16 +362,14 @@ class CameraMatrices:
         scale = (pcs_to_camera @ d50[..., None])[..., 0].amax(dim=-1)
         cm_path = torch.linalg.inv(pcs_to_camera / scale[:, None, None])
         use_fm = self.has_forward[:, None, None]
-        return torch.where(use_fm, fm_path, cm_path)
+        return camera_white, torch.where(use_fm, fm_path, cm_path)
 
     def camera_to_prophoto(self, temperature: torch.Tensor, tint: torch.Tensor) -> torch.Tensor:
         """Camera RGB -> linear ProPhoto matrices [B,3,3] for Temperature (K) / Tint [B], torch.
 
         No exposure: BaselineExposure is applied by the exposure ramp (rendering.exposure).
         """
-        xyz_to_pp = torch.as_tensor(XYZ_TO_PROPHOTO, dtype=self.color_matrix1.dtype,
-                                    device=self.color_matrix1.device)
-        return xyz_to_pp @ self.camera_to_xyz_d50(temperature, tint)
+        return self._xyz_to_prophoto() @ self.camera_to_xyz_d50(temperature, tint)
 
 
 def _camera_neutral(color_matrix: torch.Tensor, white_xyz: torch.Tensor) -> torch.Tensor:

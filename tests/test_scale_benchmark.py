@@ -16,8 +16,6 @@ from modeling.data import edits_from_tables, stack_features
 from benchmarks.process_tree import PeakProcessRss
 from pipelines.core.model_store import read_edits
 from pipelines.core.parquet_io import write_table
-from pipelines.fivek.layout import PhotoMetadata
-from pipelines.jobs import ingest
 from rendering.sliders import PROCESS_2003
 
 MIB = 2 ** 20
@@ -67,6 +65,24 @@ def test_synthetic_training_set_is_what_train_reads(tmp_path):
     assert set(data.splits.tolist()) <= {"train", "validation", "test"}
 
 
+def test_synthetic_features_give_an_ingested_dataset_what_train_and_evaluate_read(tmp_path):
+    from pipelines.fivek.sample.generator import generate_sample
+    from pipelines.jobs import ingest
+
+    generate_sample(str(tmp_path / "fivek"), photos=4, size=(32, 32))
+    root = tmp_path / "ds"
+    assert ingest.run(["--fivek", str(tmp_path / "fivek"), "--out", str(root), "--no-raw-check",
+                       "--direct_running_mode=in_memory"]) == 0
+    scale.write_synthetic_features(root, dim=16)
+    data = read_edits(str(root))
+    from pipelines.core.parquet_io import count_rows
+    assert tuple(data.features.shape) == (12, 16) and len(data) == 3 * count_rows(str(root / "edits")) > 0
+    assert sorted(set(data.image_ids.tolist()))[:3] == ["a0001_v0", "a0001_v1", "a0001_v2"]
+    config = scale.config_from_args(scale.build_parser().parse_args(["--synthetic-features"]))
+    stages = [stage for stage, _ in scale.stage_commands(config, tmp_path / "fivek", root)]
+    assert "augment" not in stages and "features" not in stages and stages[0] == "ingest"
+
+
 def test_stack_features_reads_sliced_chunked_shards_into_one_array():
     rng = np.random.default_rng(0)
     values = rng.standard_normal((10, 6)).astype(np.float32)
@@ -97,21 +113,6 @@ def test_quick_flags_and_overrides():
     assert full.photos == scale.FULL_PHOTOS and full.split == "hash"
 
 
-def test_ingest_plan_rows_give_back_the_plan():
-    photo = ingest.PhotoInput(photo_id="a0001", base_name="a0001-x", raw_uri="/r/a0001-x.dng", raw_found=True,
-                              split="test", metadata=PhotoMetadata(base_name="a0001-x", camera_make="Canon",
-                                                                   categories={"light": "sun_sky", "time": None}))
-    bare = ingest.PhotoInput(photo_id="a0002", base_name="a0002-y", raw_uri="/r/a0002-y.dng", raw_found=False,
-                             split="train")
-    edit = ingest.EditInput(photo_id="a0001", base_name="a0001-x", editor="C", editor_kind="expert", image_id=7,
-                            settings_text="s = { Exposure = 0.5 }", uri="cat#Experts/C/7", member=object())
-    for p in (photo, bare):
-        assert ingest.photo_input(ingest.photo_plan_row(p)) == p
-    back = ingest.edit_input(ingest.edit_plan_row(edit))
-    assert back.member is None and back == ingest.EditInput(**{**edit.__dict__, "member": None})
-    assert [ingest.shard_count(n) for n in (0, 5000, 5001, 25000)] == [1, 1, 2, 5]
-
-
 @pytest.mark.slow
 def test_benchmark_runs_end_to_end_at_tiny_n(tmp_path, capsys):
     argv = ["--photos", "6", "12", "--stages", "ingest", "augment", "--dask-stages", "ingest", "--dng-width", "48",
@@ -127,4 +128,4 @@ def test_benchmark_runs_end_to_end_at_tiny_n(tmp_path, capsys):
     assert growth.group(3) == "N=6: equal; N=12: equal"
     assert "in-process total" in out
     assert (Path(tmp_path) / "n12" / "variants").is_dir() and not (Path(tmp_path) / "n12" / "features").exists()
-    assert not (Path(tmp_path) / "n12" / "_plans").exists()      # ingest's plan files are gone after the run
+    assert not (Path(tmp_path) / "n12" / "_staging").exists()    # ingest's plan went with its staging folder

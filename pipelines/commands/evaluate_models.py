@@ -17,7 +17,7 @@ from modeling.train_run import PERSONALISATION, split_edits
 from pipelines.core import storage
 from pipelines.core.console import configure_logging, local_log_dir
 from pipelines.core.layout import DatasetLayout
-from pipelines.core.model_store import is_trained, load_model, read_edits, seed_folders
+from pipelines.core.model_store import is_trained, load_model, read_edits, read_sliders, seed_folders
 
 log = logging.getLogger(__name__)
 NOTE = ("LL: Lightroom step cells, censored at the range ends, the same for every model; importance-sampled "
@@ -74,7 +74,9 @@ def compare_models(config: EvaluateModelsConfig) -> tuple[dict, str]:
     names = list(config.models) if config.models else [n for n in MODEL_ORDER if is_trained(layout.model_dir(n))]
     if not names:
         raise FileNotFoundError(f"no trained models under {layout.models}: run `photoedit train` first")
-    train_data, val_data, test_data = split_edits(read_edits(config.dataset))
+    # the floor is feature-blind (train / validation sliders); only the test split's features are read
+    train_data, val_data, _ = split_edits(read_sliders(config.dataset))
+    test_data = read_edits(config.dataset, splits=("test",)).split("test")
     if len(test_data) == 0:
         raise ValueError("the test split is empty")
     models: dict[str, dict[int | None, object]] = {}

@@ -33,7 +33,13 @@ Trains --seeds K models, seeds --seed .. --seed + K - 1 (initialisation, batches
 <out>/seed-<s>/ each (evaluate-models reports mean +- s.d. over them). Each folder holds
 checkpoint.pt (state dict), config.json (class, kwargs, feature stats), metrics.json
 (which epoch / setting was kept and why, test LL +- s.e. over photos, JSD +- s.e., slider error),
-training_state.pt (for --resume) and, for the P-VAE, personalisation.json. --search trains
+training_state.pt (for --resume) and, for the P-VAE, personalisation.json.
+How the 4096-d features enter is chosen on validation, per seed: the given setting (PCA projection,
+--projection-dim), the raw features under an input group lasso (0.1), and the raw coordinates an
+input screen kept (an MDN under the group lasso at 0.1 / 0.3 / 1.0, refitted on each kept set and
+on none; a feature-blind model when nothing helps), alone and beside the projection. That costs 4
+trainings of the model and up to 7 MDN trainings per seed; --no-input-search trains the given
+setting alone (one training). --search trains
 --trials settings per seed of the model's space (width, depth, input dropout, projection, weight decay;
 MDN: components; VAEs: latent dim {2, 20} x clusters {1, 3, 5, 10}), the same budget for every
 model, and keeps the best validation LL."""
@@ -112,6 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", required=True, help="dataset root (local path or Beam filesystem URI)")
     p.add_argument("--model", required=True, choices=sorted(MODELS), help="which model to train")
     p.add_argument("--search", action="store_true", help="hyper-parameter search (any model, same procedure)")
+    p.add_argument("--no-input-search", action="store_true",
+                   help="train the given setting alone, without the input candidates and screen (faster)")
     p.add_argument("--trials", type=int, default=8, help="settings tried by --search (default 8)")
     p.add_argument("--epochs", type=int, default=100, help="maximum epochs (default 100)")
     p.add_argument("--batch-size", type=int, default=128, help="edits per minibatch (default 128)")
@@ -170,8 +178,8 @@ def run(argv: list[str] | None = None) -> int:
             return 2
         kwargs["cluster_prior"] = args.cluster_prior
     settings = TrainSettings(args.model, kwargs, config,
-                             trials=args.trials if args.search else 0, is_samples=args.is_samples,
-                             jsd_bins=args.jsd_bins)
+                             trials=args.trials if args.search else 0, input_search=not args.no_input_search,
+                             is_samples=args.is_samples, jsd_bins=args.jsd_bins)
     try:
         _, result = train_model(TrainRequest(dataset=args.dataset, settings=settings, out=args.out,
                                              resume=args.resume, seeds=args.seeds))

@@ -9,11 +9,14 @@ is read as one model of unknown seed; where seed-<s>/ folders exist they take pr
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import re
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
+import numpy as np
+import pyarrow as pa
 import torch
 
 from modeling.checkpoints import (
@@ -23,12 +26,13 @@ from modeling.checkpoints import (
     model_files,
     model_from_files,
 )
-from modeling.data import EditsData, load_edits, stack_features
+from modeling.data import EditsData, FeatureMatrix, edits_from_tables, load_edits, stack_features
 from modeling.networks import SliderModel
+from modeling.splits import split_for
 from modeling.training import TRAINING_STATE
 from pipelines.core import staging, storage
 from pipelines.core.layout import DatasetLayout
-from pipelines.core.parquet_io import count_rows, parquet_files, read_table, read_table_file
+from pipelines.core.parquet_io import count_rows, file_schema, parquet_files, read_table, read_table_file
 from rendering.sliders import PROCESS_2003
 
 log = logging.getLogger(__name__)
@@ -132,18 +136,54 @@ def save_model(model: SliderModel, config: dict, metrics: dict, folder: str) -> 
         ModelFolder(folder).write(name, data)
 
 
-def read_edits(dataset: str) -> EditsData:
-    """The training data of a dataset: features/ joined with variant_edits/, splits from photos/.
+def _check_training_inputs(layout: DatasetLayout) -> None:
+    """FileNotFoundError naming the stage to run when features/ or variant_edits/ is missing."""
+    for folder, command in ((layout.features, "photoedit features"), (layout.variant_edits, "photoedit augment")):
+        if not parquet_files(folder):
+            raise FileNotFoundError(f"no Parquet shards under {folder}: run `{command}` first")
+
+
+def _photos_in(layout: DatasetLayout, photos: pa.Table, splits: Sequence[str]) -> list[str]:
+    """The photo ids of the splits: photos/' split column, else (no photos/) the stable hash of variant_edits' ids."""
+    if photos.num_columns:
+        ids, assigned = photos.column("photo_id").to_pylist(), photos.column("split").to_pylist()
+    else:
+        ids = sorted(set(read_table(layout.variant_edits, ["photo_id"]).column("photo_id").to_pylist()))
+        assigned = [split_for(p) for p in ids]
+    return [p for p, s in zip(ids, assigned) if s in splits]
+
+
+_EDIT_COLUMNS = ["image_id", "photo_id", "editor", "editor_kind", *PROCESS_2003.keys]
+
+
+def read_edits(dataset: str, splits: Sequence[str] | None = None) -> EditsData:
+    """The training data of a dataset: features/ joined with variant_edits/, splits from photos/; with
+    `splits`, only the edits and feature rows of the photos in those splits are read (test: a tenth).
 
     FileNotFoundError naming the stage to run when features/ or variant_edits/ is missing.
     """
     layout = DatasetLayout(dataset)
-    for folder, command in ((layout.features, "photoedit features"), (layout.variant_edits, "photoedit augment")):
-        if not parquet_files(folder):
-            raise FileNotFoundError(f"no Parquet shards under {folder}: run `{command}` first")
-    # shard by shard into one float32 [M, D] array: 15 000 x 4096 is 240 MiB, never two or three copies of it
-    shards = (read_table_file(path, ["image_id", "fc7"]) for path in parquet_files(layout.features))
-    features = stack_features(shards, rows=count_rows(layout.features))
-    edits = read_table(layout.variant_edits, ["image_id", "photo_id", "editor", "editor_kind", *PROCESS_2003.keys])
+    _check_training_inputs(layout)
     photos = read_table(layout.photos, ["photo_id", "split"], required=False)
+    where = None if splits is None else {"photo_id": _photos_in(layout, photos, splits)}
+    # shard by shard into one float32 [M, D] array: 15 000 x 4096 is 240 MiB, never two or three copies of it
+    shards = (read_table_file(path, ["image_id", "fc7"], where) for path in parquet_files(layout.features))
+    features = stack_features(shards, rows=count_rows(layout.features) if where is None else None)
+    edits = read_table(layout.variant_edits, _EDIT_COLUMNS, where=where)
     return load_edits(features, edits, photos if photos.num_columns else None)
+
+
+def read_sliders(dataset: str) -> EditsData:
+    """read_edits' edits, sliders and splits without the feature vectors: every edit points at one zero row of
+    the features' width. For what never looks at a feature (the feature-blind floor): it reads the features'
+    image ids, not their values (15 000 x 4096 float32 at FiveK scale)."""
+    layout = DatasetLayout(dataset)
+    _check_training_inputs(layout)
+    files = parquet_files(layout.features)
+    ids = [i for path in files for i in read_table_file(path, ["image_id"]).column("image_id").to_pylist()]
+    width = file_schema(files[0]).field("fc7").type.list_size
+    photos = read_table(layout.photos, ["photo_id", "split"], required=False)
+    data = edits_from_tables(FeatureMatrix(np.asarray(ids, dtype=object), np.zeros((len(ids), 0), np.float32)),
+                             read_table(layout.variant_edits, _EDIT_COLUMNS), photos if photos.num_columns else None)
+    return dataclasses.replace(data, features=torch.zeros((1, width)),
+                               feature_rows=torch.zeros(len(data), dtype=torch.long))

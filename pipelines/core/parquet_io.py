@@ -16,12 +16,14 @@ finish_bundle, which the DaskRunner drops); see `pipelines.core.transforms`.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Collection, Iterable, Iterator, Mapping, Sequence
 
 import apache_beam as beam
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipelines.core import staging, storage
@@ -29,6 +31,7 @@ from pipelines.core.transforms import GroupIntoShards
 
 log = logging.getLogger(__name__)
 SHARD_NAME = "part-{index:05d}-of-{count:05d}.parquet"
+Where = Mapping[str, Collection[Any]]   # column -> the values a row may hold there (all must match)
 
 
 def parquet_files(folder: str) -> list[str]:
@@ -41,23 +44,63 @@ def _open_shard(path: str) -> pa.BufferReader:
 
 
 def read_table(folder: str, columns: list[str] | None = None, sort_by: list[str] | None = None,
-               required: bool = True) -> pa.Table:
-    """All shards of a folder as one table, optionally sorted by key columns for determinism."""
+               required: bool = True, where: Where | None = None) -> pa.Table:
+    """All shards of a folder as one table, optionally sorted by key columns for determinism; with `where`,
+    only the matching rows (read_table_file)."""
     files = parquet_files(folder)
     if not files:
         if required:
             raise FileNotFoundError(f"no Parquet shards under {folder}: run the stage that writes it")
         return pa.table({})
-    table = pa.concat_tables([pq.read_table(_open_shard(path), columns=columns) for path in files],
-                             promote_options="default")
+    table = pa.concat_tables([read_table_file(path, columns, where) for path in files], promote_options="default")
     if sort_by:
         table = table.sort_by([(c, "ascending") for c in sort_by])
     return table
 
 
-def read_table_file(path: str, columns: list[str] | None = None) -> pa.Table:
-    """One Parquet shard (a file path or URI) as a table."""
-    return pq.read_table(_open_shard(path), columns=columns)
+def read_table_file(path: str, columns: list[str] | None = None, where: Where | None = None) -> pa.Table:
+    """One Parquet shard (a file path or URI) as a table; with `where`, only its matching rows, read
+    READ_BATCH_ROWS at a time (see `matching_batches`)."""
+    if where is None:
+        return pq.read_table(_open_shard(path), columns=columns)
+    with storage.open_read(path) as stream:
+        file = _streamed(stream)
+        batches = list(matching_batches(file, columns, where))
+        return pa.Table.from_batches(batches, schema=file.schema_arrow if columns is None else
+                                     pa.schema([file.schema_arrow.field(c) for c in columns]))
+
+
+def _streamed(stream: Any) -> pq.ParquetFile:
+    """A Parquet file read from a seekable stream STREAM_BUFFER bytes at a time: a filtered read of a large
+    shard (5 000 x 4096 float32 features) never holds the whole file or a whole column chunk."""
+    return pq.ParquetFile(stream, pre_buffer=False, buffer_size=STREAM_BUFFER)
+
+
+def matching_batches(file: pq.ParquetFile, columns: list[str] | None, where: Where) -> Iterator[pa.RecordBatch]:
+    """The record batches of a Parquet file with only the rows whose column c holds one of where[c] for
+    every c; READ_BATCH_ROWS rows are decoded at a time, so a filtered read holds no more than that."""
+    schema = file.schema_arrow
+    allowed = {column: pa.array(sorted(values), schema.field(column).type) for column, values in where.items()}
+    for batch in file.iter_batches(batch_size=READ_BATCH_ROWS, columns=_with(columns, where)):
+        mask = None
+        for column, value_set in allowed.items():
+            match = pc.is_in(batch.column(column), value_set=value_set)
+            mask = match if mask is None else pc.and_(mask, match)
+        kept = batch.filter(mask)
+        if columns is not None:
+            kept = kept.select(columns)
+        if kept.num_rows:
+            yield kept
+
+
+def _with(columns: list[str] | None, where: Where) -> list[str] | None:
+    """The columns to decode: `columns` and the filtered ones (None: all)."""
+    return None if columns is None else list(dict.fromkeys([*columns, *where]))
+
+
+def file_schema(path: str) -> pa.Schema:
+    """The Arrow schema of one Parquet shard, from its footer."""
+    return pq.ParquetFile(_open_shard(path)).schema_arrow
 
 
 def count_rows(folder: str) -> int | None:
@@ -147,35 +190,44 @@ def all_written(*shard_paths: beam.PCollection) -> beam.PCollection:
 
 
 READ_SPREAD = 1024   # groups the rows of a read are spread over (at most this many workers in parallel)
-READ_BATCH_ROWS = 1024   # rows decoded at a time while a shard is read
+READ_BATCH_ROWS = 256    # rows decoded at a time while a shard is read (256 x 4096 float32 features: 4 MiB)
+STREAM_BUFFER = 1 << 20   # bytes read at a time from a shard read with a filter
 
 
-def shard_rows(shard: tuple[int, str], columns: list[str] | None, spread: int) -> Iterator[tuple[int, dict[str, Any]]]:
-    """The rows of shard (index, path) as (group, row) pairs, groups dealt round-robin over range(spread)."""
+def shard_rows(shard: tuple[int, str], columns: list[str] | None, spread: int,
+               where: Where | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The rows of shard (index, path) as (group, row) pairs, groups dealt round-robin over range(spread);
+    with `where`, only the matching rows (`matching_batches`)."""
     index, path = shard
-    batches = pq.ParquetFile(_open_shard(path)).iter_batches(batch_size=READ_BATCH_ROWS, columns=columns)
-    records = (record for batch in batches for record in batch.to_pylist())
-    for row, record in enumerate(records, start=index):
-        yield row % spread, record
+    with contextlib.ExitStack() as stack:
+        if where is None:
+            batches = pq.ParquetFile(_open_shard(path)).iter_batches(batch_size=READ_BATCH_ROWS, columns=columns)
+        else:
+            batches = matching_batches(_streamed(stack.enter_context(storage.open_read(path))), columns, where)
+        records = (record for batch in batches for record in batch.to_pylist())
+        for row, record in enumerate(records, start=index):
+            yield row % spread, record
 
 
 class ReadRows(beam.PTransform):
-    """The rows (dicts) of every shard under `folder`, spread over READ_SPREAD groups (module docstring)."""
+    """The rows (dicts) of every shard under `folder`, spread over READ_SPREAD groups (module docstring);
+    with `where` ({column: allowed values}), only the matching rows leave the reading worker."""
 
-    def __init__(self, folder: str, columns: list[str] | None = None):
+    def __init__(self, folder: str, columns: list[str] | None = None, where: Where | None = None):
         super().__init__()
         self._folder, self._columns = folder, columns
+        self._where = None if where is None else {c: sorted(set(v)) for c, v in where.items()}
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
         shards = parquet_files(self._folder)
         if not shards:
             raise FileNotFoundError(f"no Parquet shards under {self._folder}: run the stage that writes it")
         return (pbegin | "Shards" >> beam.Create(list(enumerate(shards)))
-                | "ReadShard" >> beam.FlatMap(shard_rows, self._columns, READ_SPREAD)
+                | "ReadShard" >> beam.FlatMap(shard_rows, self._columns, READ_SPREAD, self._where)
                 | "Spread" >> GroupIntoShards(READ_SPREAD)
                 | "Rows" >> beam.FlatMap(lambda group: group[1]))
 
 
-def read_rows(folder: str, columns: list[str] | None = None) -> beam.PTransform:
-    """Beam source: the rows (dicts) of every shard under `folder` (see ReadRows)."""
-    return ReadRows(folder, columns)
+def read_rows(folder: str, columns: list[str] | None = None, where: Where | None = None) -> beam.PTransform:
+    """Beam source: the rows (dicts) of every shard under `folder`, only those matching `where` (see ReadRows)."""
+    return ReadRows(folder, columns, where)

@@ -11,7 +11,7 @@ import apache_beam as beam
 from pipelines.core.console import log_file
 from pipelines.core.options import make_pipeline
 from pipelines.core.progress import StageProgress, stage_counters
-from pipelines.core.staging import staged_outputs
+from pipelines.core.staging import Staging, staged_outputs
 
 log = logging.getLogger(__name__)
 
@@ -38,11 +38,18 @@ def failure_line(exc: BaseException) -> str:
 
 def run_stage(stage: str, outputs: Mapping[str, str], total: int | None, unit: str,
               build: Callable[[beam.Pipeline], None], beam_args: Sequence[str] = (),
-              test_pipeline: beam.Pipeline | None = None, files: Sequence[str] = ()) -> StageRun:
+              test_pipeline: beam.Pipeline | None = None, files: Sequence[str] = (),
+              prepare: Callable[[Staging], int | None] | None = None,
+              finish: Callable[[Staging], None] | None = None) -> StageRun:
     """Run the pipeline `build` constructs, showing progress over `total` `unit`, with its sinks writing to a
     staging folder; when it succeeds the staged `outputs` (name -> Parquet folder, errors/<stage> included)
     and `files` (other output folders, e.g. augment's images/) replace the old ones whole (a rerun replaces,
     never appends), when it fails or is killed the old ones stay as they were (pipelines.core.staging).
+
+    `prepare`, when given, runs inside the staged run before the pipeline is built (e.g. it writes a plan
+    for the workers under `Staging.scratch`) and returns the `total` shown; `finish` runs after the
+    pipeline succeeded and before the outputs are replaced (e.g. it writes a summary into a staged
+    output, `Staging.path`), so what it writes is replaced with the rest or not at all.
 
     The names of `outputs` are the counters a runner without metrics gets from the rows written. An error
     while `build` runs propagates as it is; StageFailed (one line, logged; the traceback goes to the log
@@ -50,11 +57,15 @@ def run_stage(stage: str, outputs: Mapping[str, str], total: int | None, unit: s
     """
     built = False
     try:
-        with staged_outputs(stage, [*outputs.values(), *files]):
+        with staged_outputs(stage, [*outputs.values(), *files]) as staged:
+            if prepare is not None:
+                total = prepare(staged)
             with StageProgress(stage, total, unit) as progress:
                 with make_pipeline(beam_args, test_pipeline) as pipeline:
                     build(pipeline)
                     built = True   # the pipeline runs when this block exits
+            if finish is not None:
+                finish(staged)
     except Exception as exc:
         if not built:   # building it found bad input (e.g. FileNotFoundError: no shards): the job says so
             raise

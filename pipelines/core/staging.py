@@ -6,7 +6,8 @@ them all (the dataset root), and replaces the outputs only when the whole stage 
 
 1. `staged_outputs` (begin): leftovers of earlier runs under R/_staging/ are settled (step 4); S is
    created with owner.json (stage, host, pid, start time of the process).
-2. The stage writes output folder F at `Staging.path(F)`. Beam sinks ask `staged_path(F)` while the
+2. The stage writes output folder F at `Staging.path(F)`, and what only the run itself reads (a plan for
+   its workers) under `Staging.scratch(name)`. Beam sinks ask `staged_path(F)` while the
    pipeline is built (pipelines.core.parquet_io), so every runner's workers write to S.
 3. `commit`, after the stage succeeded: S/COMMIT.json names the outputs; from then on the staged
    outputs are the truth. Per output, locally: F moves aside to S/old/..., S/new/... moves to F (two
@@ -73,6 +74,11 @@ class Staging:
             if _norm(self.target(index)) == _norm(output):
                 return self.new(index)
         raise ValueError(f"{output} is not an output of this {self.stage} run")
+
+    def scratch(self, name: str) -> str:
+        """A folder for the run's own intermediate files (e.g. ingest's plan): never an output, deleted with
+        the staging folder on commit, on failure, or by the next run's `settle` after a kill."""
+        return storage.join(self.folder, "scratch", name)
 
 
 def staged_path(folder: str) -> str:

@@ -14,7 +14,7 @@ import json
 import os
 import shutil
 import tempfile
-from typing import Any, Iterator
+from typing import Any, BinaryIO, Iterator
 
 from apache_beam.io.filesystems import FileSystems
 
@@ -43,6 +43,16 @@ def read_bytes(path: str) -> bytes:
         raise FileNotFoundError(f"no such file: {path}")
     with FileSystems.open(path) as f:
         return f.read()
+
+
+@contextlib.contextmanager
+def open_read(path: str) -> Iterator[BinaryIO]:
+    """A seekable binary stream of a file, read as it is consumed (not loaded whole); FileNotFoundError
+    (naming the path) when it does not exist."""
+    if not exists(path):
+        raise FileNotFoundError(f"no such file: {path}")
+    with (open(path, "rb") if is_local(path) else FileSystems.open(path)) as f:
+        yield f
 
 
 def write_bytes(path: str, data: bytes) -> str:

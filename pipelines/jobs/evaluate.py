@@ -24,88 +24,56 @@ fitted by EM on the train sliders, its proposals drawn from the mixture whatever
 Outputs: evaluation/ (schemas.EVALUATION, one row per photo x model x P x expert, plus no_adjustment
 with P = 0), predictions/ (schemas.PREDICTIONS, every proposal in Lightroom units), errors/evaluate/
 (unreadable raw, missing features or edits, missing or mis-sized TIFF, NaN) and
-evaluation/_summary.json (per P a table of LAB error per model).
+evaluation/_summary.json (per P a table of LAB error per model), written into the staged evaluation/
+so it is replaced with the rows or not at all. Steps 1-4 are pipelines.fivek.lab_evaluation. Only the
+split's rows of photos/, edits/ and features/ (variant 0) are read, filtered in the reading worker, and
+the floor is fitted on the sliders alone (model_store.read_sliders): no feature row of another split is
+read.
 """
 from __future__ import annotations
 
 import argparse
 import logging
-import time
+import math
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Iterator, Sequence
 
 import apache_beam as beam
 import numpy as np
-import torch
 
-from modeling.alignment import ExpertChoiceError, align_proposals, choose_experts
+from modeling.alignment import ExpertChoiceError, choose_experts
 from modeling.checkpoints import CheckpointError
 from modeling.comparison import FLOOR, floor_model
 from modeling.mixture_floor import floor_from_parameters, floor_parameters
-from modeling.proposals import Proposals, draw_proposals
-from modeling.train_run import split_edits
 from modeling.registry import MODEL_ORDER, MODELS
+from modeling.train_run import split_edits
 from pipelines.core import storage
 from pipelines.core.console import configure_logging, local_log_dir
 from pipelines.core.errors import ERRORS_TAG, error_row, write_errors
 from pipelines.core.lab_summary import lab_table, summarise, summarise_by_proposals
 from pipelines.core.layout import DatasetLayout
 from pipelines.core.math_threads import one_math_thread
-from pipelines.core.model_store import load_model, primary_folder, read_edits
+from pipelines.core.model_store import load_model, primary_folder, read_sliders
 from pipelines.core.options import BEAM_HELP, split_args
 from pipelines.core.parquet_io import all_written, read_rows, read_table, write_rows
-from pipelines.core.photos import as_shot_white, open_photo, unedited
 from pipelines.core.progress import WorkerProgress
-from pipelines.core.schemas import EVALUATION, NO_ADJUSTMENT, PREDICTIONS, SLIDER_KEYS
-from pipelines.core.seeding import keyed_rng
+from pipelines.core.schemas import EVALUATION, PREDICTIONS, SLIDER_KEYS
 from pipelines.core.stage import run_stage
 from pipelines.core.transforms import TaggedParDo
-from pipelines.fivek.layout import expert_rendition_path
-from rendering.colour import lab_error_stats
-from rendering.sliders import PROCESS_2003
+from pipelines.fivek.lab_evaluation import (
+    REFERENCES,
+    EvaluateConfig,
+    EvaluateInputError,
+    evaluate_photo,
+    proposal_pools,
+)
 
 log = logging.getLogger(__name__)
 STAGE = "evaluate"
 PREDICTIONS_TAG = "predictions"
-REFERENCES = ("renderer", "tiff")
 SPLITS = ("train", "validation", "test")
-
-
-class EvaluateInputError(ValueError):
-    """A photo's inputs are missing or unusable (features, edits, TIFF); `uri` names the culprit."""
-
-    def __init__(self, message: str, uri: str | None = None):
-        super().__init__(message)
-        self.uri = uri
-
-
-@dataclass(frozen=True)
-class EvaluateConfig:
-    """How one photo is measured: experts, P proposals, the smaller P' (0: none), size (px), reference, device, seed."""
-
-    experts: tuple[str, ...]
-    proposals: int = 20
-    size: int = 256
-    reference: str = "renderer"
-    tiff_root: str | None = None
-    device: str = "cpu"
-    seed: int = 0
-    few_proposals: int = 3
-
-    def __post_init__(self) -> None:
-        if not self.experts:
-            raise ValueError("no expert to compare with")
-        if self.proposals < len(self.experts):
-            raise ValueError(f"proposals ({self.proposals}) < {len(self.experts)} experts: alignment is one-to-one")
-        if self.few_proposals and not len(self.experts) <= self.few_proposals < self.proposals:
-            raise ValueError(f"few proposals ({self.few_proposals}) must lie in [{len(self.experts)} experts, "
-                             f"{self.proposals} proposals) or be 0 (none)")
-        if self.reference not in REFERENCES:
-            raise ValueError(f"reference must be one of {', '.join(REFERENCES)}, got {self.reference!r}")
-        if self.reference == "tiff" and not self.tiff_root:
-            raise ValueError("--reference tiff needs --tiff-root")
-        if self.size < 16:
-            raise ValueError(f"size must be at least 16 px, got {self.size}")
+SUMMARY = "_summary.json"   # evaluation/_summary.json: per P a table of LAB error per model
+PHOTOS_PER_SHARD = 250      # about this many photos' rows per evaluation/ and predictions/ shard (one writer each)
 
 
 @dataclass(frozen=True)
@@ -139,153 +107,6 @@ class FloorSpec:
     @property
     def components(self) -> int:
         return len(self.parameters["log_mix"])
-
-
-@dataclass
-class PhotoResult:
-    """Rows of one photo: EVALUATION rows and PREDICTIONS rows."""
-
-    evaluation: list[dict[str, Any]]
-    predictions: list[dict[str, Any]]
-
-
-# ------------------------------------------------------------------------------ plain functions
-
-def proposal_generator(seed: int, photo_id: str, model_name: str) -> torch.Generator:
-    """CPU torch generator seeded from keyed_rng(seed, photo_id, model_name) (worker-independent)."""
-    value = int(keyed_rng(seed, photo_id, model_name, "proposals").integers(0, 2**63 - 1))
-    return torch.Generator(device="cpu").manual_seed(value)
-
-
-def lab_errors(renders: np.ndarray, references: np.ndarray, reference_index: Sequence[int] | None = None,
-               device: str = "cpu") -> tuple[np.ndarray, np.ndarray]:
-    """(mean, RMS) per-pixel CIE76 ΔE [N] of renders [N, 3, H, W] vs references[reference_index] (linear ProPhoto)."""
-    def tensor(images: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.asarray(images, dtype=np.float32)).to(device)
-
-    index = None if reference_index is None else torch.as_tensor(np.asarray(reference_index, dtype=np.int64))
-    mean, rms = lab_error_stats(tensor(renders), tensor(references), index)
-    return mean.cpu().numpy(), rms.cpu().numpy()
-
-
-def read_reference_tiff(uri: str, shape: tuple[int, int], size: int) -> np.ndarray:
-    """An expert's TIFF as linear ProPhoto [3, H, W] at long side `size`; EvaluateInputError if absent or mis-sized."""
-    from rendering.image_io import read_image, resize_long_side
-
-    if not storage.exists(uri):
-        raise EvaluateInputError(f"expert rendition not found: {uri}", uri)
-    image = resize_long_side(read_image(storage.read_bytes(uri), name=uri), size)
-    if tuple(image.shape[1:]) != tuple(shape):
-        raise EvaluateInputError(f"expert rendition {uri} is {image.shape[2]}x{image.shape[1]} at long side "
-                                 f"{size}, the raw renders {shape[1]}x{shape[0]}", uri)
-    return image
-
-
-def expert_sliders(edits: Mapping[str, Mapping[str, Any]], experts: Sequence[str], photo_id: str) -> np.ndarray:
-    """Lightroom sliders [E, 11] of the chosen experts' edits of one photo (SliderError for NaN / out of range)."""
-    missing = [e for e in experts if e not in edits]
-    if missing:
-        raise EvaluateInputError(f"photo {photo_id} has no edit by expert(s) {', '.join(missing)}")
-    values = np.array([[edits[e][k] for k in SLIDER_KEYS] for e in experts], dtype=np.float64)  # None -> NaN
-    return PROCESS_2003.validate(values)
-
-
-def _slider_columns(sliders: np.ndarray) -> dict[str, float]:
-    return {k: float(v) for k, v in zip(SLIDER_KEYS, sliders)}
-
-
-def proposal_pools(config: EvaluateConfig) -> list[int]:
-    """The pool sizes P each model's proposals are aligned from: P, then the few proposals P' if any."""
-    return [config.proposals] + ([config.few_proposals] if config.few_proposals else [])
-
-
-def evaluate_photo(photo_row: Mapping[str, Any], edits: Mapping[str, Mapping[str, Any]], fc7: np.ndarray,
-                   models: Mapping[str, torch.nn.Module], renderer: Any, config: EvaluateConfig,
-                   timings: dict[str, float] | None = None) -> PhotoResult:
-    """EVALUATION and PREDICTIONS rows of one photo (edits: expert -> edits/ row; fc7 [D] of variant 0).
-
-    Per model, P proposals are aligned to the E experts and so are the first P' of them (the pools
-    of proposal_pools); each distinct aligned proposal, the unedited render and, with the renderer
-    reference, the E expert renditions go through one `renderer.render` call. `timings`, if given,
-    accumulates seconds spent in 'sampling', 'decode', 'render' and 'lab'.
-    """
-    clock = time.perf_counter
-    photo_id = photo_row["photo_id"]
-    experts = list(config.experts)
-    num_experts = len(experts)
-    pools = proposal_pools(config)
-    experts_lr = expert_sliders(edits, experts, photo_id)
-    experts_ms = np.clip(PROCESS_2003.to_model(experts_lr), -1.0, 1.0)
-
-    t = clock()
-    drawn: dict[str, Proposals] = {}
-    aligned: dict[tuple[str, int], np.ndarray] = {}       # (model, P) -> proposal index per expert [E]
-    for name, model in models.items():
-        drawn[name] = draw_proposals(model, fc7, config.proposals,
-                                     proposal_generator(config.seed, photo_id, name))
-        for pool in pools:
-            aligned[name, pool] = align_proposals(drawn[name].model_space[:pool], experts_ms)
-    t_sampling = clock() - t
-
-    t = clock()
-    photo = open_photo(photo_row, config.size)
-    neutral, neutral_curve = unedited(as_shot_white(photo_row, photo))
-    if config.reference == "tiff":  # read before rendering: a missing TIFF fails the photo early
-        references = np.stack([read_reference_tiff(expert_rendition_path(config.tiff_root, e, photo_row["file_name"]),
-                                                   photo.shape, config.size) for e in experts])
-    t_decode = clock() - t
-
-    names = list(models)
-    slot: dict[tuple[str, int], int] = {}                 # (model, proposal) -> index into the render batch
-    batch: list[np.ndarray] = []
-    for name in names:
-        for proposal in sorted({int(i) for pool in pools for i in aligned[name, pool]}):
-            slot[name, proposal] = len(batch)
-            batch.append(drawn[name].lightroom[proposal])
-    neutral_slot = len(batch)
-    batch.append(neutral)
-    curves: list[Any] = [None] * neutral_slot + [neutral_curve]
-    if config.reference == "renderer":
-        batch += list(experts_lr)
-        curves += [edits[e].get("tone_curve") for e in experts]
-    t = clock()
-    renders = renderer.render(photo, np.stack(batch), tone_curves=curves, spec=PROCESS_2003,
-                              batch_size=len(batch))
-    t_render = clock() - t
-
-    if config.reference == "renderer":
-        references = renders[neutral_slot + 1:]
-    # candidates: per model and pool the aligned proposal of each expert, then the unedited render per expert
-    keys = [(name, pool, e) for name in names for pool in pools for e in range(num_experts)]
-    render_index = [slot[name, int(aligned[name, pool][e])] for name, pool, e in keys] + [neutral_slot] * num_experts
-    expert_index = [e for _, _, e in keys] + list(range(num_experts))
-    t = clock()
-    mean, rms = lab_errors(renders[render_index], references, expert_index, device=config.device)
-    t_lab = clock() - t
-    if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(rms))):
-        raise ValueError(f"non-finite LAB error for photo {photo_id}")
-
-    evaluation, predictions = [], []
-    base = {"photo_id": photo_id, "reference": config.reference, "size": int(config.size)}
-    for k, (name, pool, e) in enumerate(keys + [(NO_ADJUSTMENT, 0, e) for e in range(num_experts)]):
-        if name == NO_ADJUSTMENT:
-            proposal, sliders = -1, neutral
-        else:
-            proposal = int(aligned[name, pool][e])
-            sliders = drawn[name].lightroom[proposal]
-        evaluation.append({**base, "model": name, "expert": experts[e], "proposals": int(pool),
-                           "proposal": proposal, "lab_error": float(mean[k]), "lab_rms": float(rms[k]),
-                           **_slider_columns(sliders)})
-    for name in names:
-        p = drawn[name]
-        for j in range(config.proposals):
-            predictions.append({"photo_id": photo_id, "model": name, "proposal": j,
-                                "cluster": None if p.clusters is None else int(p.clusters[j]),
-                                **_slider_columns(p.lightroom[j])})
-    if timings is not None:
-        for key, value in (("sampling", t_sampling), ("decode", t_decode), ("render", t_render), ("lab", t_lab)):
-            timings[key] = timings.get(key, 0.0) + value
-    return PhotoResult(evaluation, predictions)
 
 
 # ------------------------------------------------------------------------------ Beam wiring
@@ -383,44 +204,50 @@ def model_folders(layout: DatasetLayout, names: Sequence[str], seed: int | None 
 
 def fit_floor_spec(dataset: str, seed: int = 0) -> FloorSpec:
     """The feature-blind floor of a dataset (modeling.comparison.floor_model on its train / validation edits),
-    the same fit as evaluate-models' floor row for the same seed."""
-    train_data, val_data, _ = split_edits(read_edits(dataset))
+    the same fit as evaluate-models' floor row for the same seed; reads the sliders, not the features."""
+    train_data, val_data, _ = split_edits(read_sliders(dataset))
     model, _ = floor_model(train_data, val_data, seed=seed)
     return FloorSpec(floor_parameters(model), train_data.feature_dim)
 
 
-def build_pipeline(pipeline: beam.Pipeline, config: EvaluateJobConfig) -> None:
-    """photos/ + edits/ + features/ -> EvaluateSplit -> evaluation/, predictions/, errors/evaluate."""
+def split_photos(layout: DatasetLayout, split: str) -> list[str]:
+    """Sorted photo ids of one split of photos/."""
+    photos = read_table(layout.photos, columns=["photo_id", "split"], where={"split": [split]})
+    return sorted(photos.column("photo_id").to_pylist())
+
+
+def build_pipeline(pipeline: beam.Pipeline, config: EvaluateJobConfig, photo_ids: Sequence[str]) -> None:
+    """photos/ + edits/ + features/ -> EvaluateSplit -> evaluation/, predictions/, errors/evaluate.
+
+    Only the rows of the split's photos `photo_ids` are read (of features/, their variant-0 rows), filtered
+    batch by batch in the reading worker (parquet_io.matching_batches), so the rest never reach a shuffle.
+    """
     layout = config.layout
-    photos = pipeline | "ReadPhotos" >> read_rows(layout.photos)
-    edits = pipeline | "ReadEdits" >> read_rows(layout.edits, columns=["photo_id", "editor", *SLIDER_KEYS, "tone_curve"])
-    features = pipeline | "ReadFeatures" >> read_rows(layout.features, columns=["photo_id", "variant", "fc7"])
+    photos = pipeline | "ReadPhotos" >> read_rows(layout.photos, where={"split": [config.split]})
+    edits = pipeline | "ReadEdits" >> read_rows(layout.edits, columns=["photo_id", "editor", *SLIDER_KEYS, "tone_curve"],
+                                                where={"photo_id": photo_ids, "editor": config.measure.experts})
+    features = pipeline | "ReadFeatures" >> read_rows(layout.features, columns=["photo_id", "variant", "fc7"],
+                                                      where={"photo_id": photo_ids, "variant": [0]})
     evaluation, predictions, errors = (photos, edits, features) | "Evaluate" >> EvaluateSplit(config)
+    shards = max(1, math.ceil(len(photo_ids) / PHOTOS_PER_SHARD))
     all_written(write_rows(evaluation, layout.evaluation, EVALUATION, label="WriteEvaluation",
-                           keys=("photo_id", "model", "proposals", "expert")),
+                           keys=("photo_id", "model", "proposals", "expert"), num_shards=shards),
                 write_rows(predictions, layout.predictions, PREDICTIONS, label="WritePredictions",
-                           keys=("photo_id", "model", "proposal")),
+                           keys=("photo_id", "model", "proposal"), num_shards=shards),
                 write_errors(errors, layout, STAGE))
 
 
-def run_job(config: EvaluateJobConfig, beam_args: Sequence[str] = (),
-            test_pipeline: beam.Pipeline | None = None) -> dict[str, Any]:
-    """Run the evaluate job, write evaluation/_summary.json; returns the per-model LAB summary and counters."""
-    layout = config.layout
-    photos = read_table(layout.photos, columns=["split"])
-    total = sum(1 for s in photos.column("split").to_pylist() if s == config.split)
+SUMMARY_COLUMNS = ["photo_id", "model", "proposals", "lab_error", "lab_rms"]
+
+
+def write_summary(config: EvaluateJobConfig, evaluation: str) -> dict[str, Any]:
+    """Summarise the evaluation rows under `evaluation` (the staged folder, before the replace) into its
+    _summary.json, so the summary is replaced with the rows or not at all; returns the per-model summary."""
     measure = config.measure
-    names = [n for n, _ in config.models] + ([FLOOR] if config.floor is not None else [])
-    log.info("evaluate: %d %s photos x %d models (%s), experts %s, P=%s, %d px, %s reference", total,
-             config.split, len(names), ",".join(names), ",".join(measure.experts),
-             " and ".join(map(str, proposal_pools(measure))), measure.size, measure.reference)
-    outputs = {"evaluation_rows": layout.evaluation, "predictions": layout.predictions, "errors": layout.errors(STAGE)}
-    run = run_stage(STAGE, outputs, total, "photos", lambda pipeline: build_pipeline(pipeline, config), beam_args,
-                    test_pipeline)
-    rows = read_table(layout.evaluation, required=False)
+    rows = read_table(evaluation, columns=SUMMARY_COLUMNS, required=False)
     summary = summarise(rows, measure.proposals)
     by_proposals = summarise_by_proposals(rows)
-    storage.write_json(storage.join(layout.evaluation, "_summary.json"),
+    storage.write_json(storage.join(evaluation, SUMMARY),
                        {"models": summary, "by_proposals": {str(k): v for k, v in by_proposals.items()},
                         "experts": list(measure.experts), "proposals": measure.proposals,
                         "few_proposals": measure.few_proposals, "size": measure.size,
@@ -429,6 +256,26 @@ def run_job(config: EvaluateJobConfig, beam_args: Sequence[str] = (),
                         "floor": None if config.floor is None else {"components": config.floor.components}})
     if summary:
         log.info("evaluate: LAB error vs experts %s\n%s", ",".join(measure.experts), lab_table(by_proposals))
+    return summary
+
+
+def run_job(config: EvaluateJobConfig, beam_args: Sequence[str] = (),
+            test_pipeline: beam.Pipeline | None = None) -> dict[str, Any]:
+    """Run the evaluate job with evaluation/_summary.json staged with its rows; returns the per-model LAB summary
+    and counters."""
+    layout = config.layout
+    photo_ids = split_photos(layout, config.split)
+    measure = config.measure
+    names = [n for n, _ in config.models] + ([FLOOR] if config.floor is not None else [])
+    log.info("evaluate: %d %s photos x %d models (%s), experts %s, P=%s, %d px, %s reference", len(photo_ids),
+             config.split, len(names), ",".join(names), ",".join(measure.experts),
+             " and ".join(map(str, proposal_pools(measure))), measure.size, measure.reference)
+    outputs = {"evaluation_rows": layout.evaluation, "predictions": layout.predictions, "errors": layout.errors(STAGE)}
+    summaries: list[dict[str, Any]] = []
+    run = run_stage(STAGE, outputs, len(photo_ids), "photos",
+                    lambda pipeline: build_pipeline(pipeline, config, photo_ids), beam_args, test_pipeline,
+                    finish=lambda staged: summaries.append(write_summary(config, staged.path(layout.evaluation))))
+    summary = summaries[0]
     photos_done = max((m["photos"] for m in summary.values()), default=0)
     log.info("evaluate: %d %s photos, %d errors -> %s (%.1f s)", photos_done, config.split,
              run.counters.get("errors", 0), layout.evaluation, run.seconds)

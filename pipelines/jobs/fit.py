@@ -330,7 +330,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--process", default="2003", choices=sorted(SPECS), help="slider process (default 2003)")
     p.add_argument("--tone-curve", action="store_true", help="also fit a monotone point tone curve (7 knots)")
     p.add_argument("--restarts", type=int, default=4, help="optimiser restarts (default 4)")
-    p.add_argument("--steps", type=int, default=FitConfig.adam_steps, help="Adam steps per restart (default 150)")
+    p.add_argument("--steps", type=int, default=FitConfig.coarse_iterations,
+                   help=f"Levenberg-Marquardt iterations of the restarts (default {FitConfig.coarse_iterations})")
     p.add_argument("--size", type=int, default=256, help="long side in px the pair is fitted at (default 256)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--prior-edits", metavar="DATASET",
@@ -394,7 +395,7 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
                  model_prior(args.prior_model, args.prior_features) if args.prior_model else None)
         config = FitConfigForPairs(process=args.process, size=args.size, seed=args.seed, device=args.device,
                                    editor=args.editor, prior=prior,
-                                   fit=FitConfig(restarts=args.restarts, adam_steps=args.steps,
+                                   fit=FitConfig(restarts=args.restarts, coarse_iterations=args.steps,
                                                  tone_curve=args.tone_curve, prior_weight=args.prior_weight))
         if not args.pairs:
             return _fit_one(parser, args, config)

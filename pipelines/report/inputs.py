@@ -14,10 +14,15 @@ from pipelines.core import storage
 from pipelines.core.lab_summary import pool_rows, proposal_pools
 from pipelines.core.layout import DatasetLayout
 from pipelines.core.model_store import seed_folders
-from pipelines.core.parquet_io import count_rows, parquet_files, read_table
+from pipelines.core.parquet_io import Where, count_rows, parquet_files, read_table, read_table_file
 from pipelines.core.schemas import NO_ADJUSTMENT, SLIDER_KEYS
 
 log = logging.getLogger(__name__)
+
+
+def evaluated_split(eval_summary: dict | None) -> str:
+    """The split of evaluation/_summary.json, test when there is none."""
+    return str((eval_summary or {}).get("split") or "test")
 
 
 @dataclass
@@ -26,7 +31,7 @@ class Inputs:
 
     layout: DatasetLayout
     photos: pa.Table
-    edits: pa.Table | None
+    edits: pa.Table | None           # the edits of the evaluated split's photos (all the sections show)
     evaluation: pa.Table | None
     predictions: pa.Table | None
     eval_summary: dict | None
@@ -36,11 +41,12 @@ class Inputs:
     models: list[str]
     folders: dict[str, str]          # model -> the folder of its lowest training seed (config, metrics, curve)
     seeds: dict[str, list]           # model -> its training seeds found (None: the layout before seeds)
+    edit_kinds: dict[str, int] | None = None   # edits/ rows per editor kind, every split (None: no edits/)
 
     @property
     def split(self) -> str:
         """The split `photoedit evaluate` ran on (evaluation/_summary.json), test by default."""
-        return str((self.eval_summary or {}).get("split") or "test")
+        return evaluated_split(self.eval_summary)
 
     @property
     def pools(self) -> list[int]:
@@ -64,12 +70,23 @@ class Inputs:
         return pool_rows(self.evaluation, self.protocol_proposals)
 
 
-def _optional_table(folder: str, what: str, command: str) -> pa.Table | None:
-    """A stage's Parquet folder, or None with a warning naming the command that writes it."""
+def _optional_table(folder: str, what: str, command: str, columns: list[str] | None = None,
+                    where: Where | None = None) -> pa.Table | None:
+    """A stage's Parquet folder (those columns, the rows matching `where`), or None with a warning naming the
+    command that writes it."""
     if not parquet_files(folder):
         log.warning("no %s under %s (run `%s`)", what, folder, command)
         return None
-    return read_table(folder)
+    return read_table(folder, columns=columns, where=where)
+
+
+def _value_counts(folder: str, column: str) -> dict[str, int]:
+    """Rows per value of one column of a Parquet folder, read shard by shard."""
+    counts: dict[str, int] = {}
+    for path in parquet_files(folder):
+        for value in read_table_file(path, [column]).column(column).to_pylist():
+            counts[value] = counts.get(value, 0) + 1
+    return dict(sorted(counts.items()))
 
 
 def optional_json(path: str) -> dict | None:
@@ -83,12 +100,19 @@ def optional_json(path: str) -> dict | None:
 
 
 def load_inputs(layout: DatasetLayout) -> Inputs:
-    """Read every stage output the report uses; FileNotFoundError when photos/ is missing."""
+    """Read the stage outputs the report uses; FileNotFoundError when photos/ is missing.
+
+    Of edits/ only the evaluated split's rows are kept (every section shows that split; the counts come
+    from one column), of predictions/ only the model and slider columns the histograms need.
+    """
     photos = read_table(layout.photos, sort_by=["photo_id"])
-    edits = _optional_table(layout.edits, "edits", "photoedit ingest")
-    evaluation = _optional_table(layout.evaluation, "evaluation rows", f"photoedit evaluate --dataset {layout.root}")
-    predictions = _optional_table(layout.predictions, "predictions", f"photoedit evaluate --dataset {layout.root}")
     eval_summary = optional_json(storage.join(layout.evaluation, "_summary.json"))
+    edits = _optional_table(layout.edits, "edits", "photoedit ingest",
+                            where={"photo_id": split_photo_ids(photos, evaluated_split(eval_summary))})
+    edit_kinds = None if edits is None else _value_counts(layout.edits, "editor_kind")
+    evaluation = _optional_table(layout.evaluation, "evaluation rows", f"photoedit evaluate --dataset {layout.root}")
+    predictions = _optional_table(layout.predictions, "predictions", f"photoedit evaluate --dataset {layout.root}",
+                                  columns=["model", *SLIDER_KEYS])
     models_summary = optional_json(layout.path("models", "summary.json"))
     names = set(MODEL_ORDER)
     for table in (evaluation, predictions):
@@ -111,7 +135,7 @@ def load_inputs(layout: DatasetLayout) -> Inputs:
     models = list(MODEL_ORDER) + sorted(names - set(MODEL_ORDER))
     return Inputs(layout=layout, photos=photos, edits=edits, evaluation=evaluation, predictions=predictions,
                   eval_summary=eval_summary, models_summary=models_summary, configs=configs,
-                  metrics=metrics, models=models, folders=folders, seeds=seeds)
+                  metrics=metrics, models=models, folders=folders, seeds=seeds, edit_kinds=edit_kinds)
 
 
 def split_photo_ids(photos: pa.Table, split: str = "test") -> list[str]:
@@ -159,12 +183,9 @@ def data_counts(inputs: Inputs) -> dict[str, Any]:
     for s in inputs.photos.column("split").to_pylist():
         splits[s] = splits.get(s, 0) + 1
     counts: dict[str, Any] = {"photos": inputs.photos.num_rows, "photos_per_split": dict(sorted(splits.items()))}
-    if inputs.edits is not None:
-        kinds: dict[str, int] = {}
-        for k in inputs.edits.column("editor_kind").to_pylist():
-            kinds[k] = kinds.get(k, 0) + 1
-        counts["edits"] = inputs.edits.num_rows
-        counts["edits_per_kind"] = dict(sorted(kinds.items()))
+    if inputs.edit_kinds is not None:
+        counts["edits"] = sum(inputs.edit_kinds.values())
+        counts["edits_per_kind"] = inputs.edit_kinds
     else:
         counts["edits"] = None
     counts["variants"] = count_rows(layout.variants)

@@ -15,6 +15,7 @@ from modeling.metrics import predictive_log_likelihood
 from modeling.mixture_floor import fit_em
 from modeling.projection import group_soft_threshold, input_column_norms
 from modeling.registry import MODELS
+from modeling.input_screening import SCREEN_PENALTIES, InputScreening, screen_inputs
 from modeling.search import INPUT_CANDIDATES
 from modeling.train_run import TrainSettings, run_training
 from modeling.training import TrainConfig, new_model, proximal_input_step, train
@@ -131,10 +132,46 @@ def test_a_run_without_search_picks_its_input_candidate_on_validation(data):
     run = run_training(both, TrainSettings("mlp", {"hidden": 8, "projection_dim": 4}, config))
     rows = run.metrics["input_candidates"]
     assert len(rows) == len(INPUT_CANDIDATES) and rows[0]["input"] == "PCA 4"
-    assert [r["input"] for r in rows[1:]] == [f"raw features + input group lasso {c['input_penalty']:g}"
-                                              for c in INPUT_CANDIDATES[1:]]
+    assert [r["input"] for r in rows[1:]] == ["raw features + input group lasso 0.1", "screened inputs",
+                                              "PCA 4 + screened inputs"]
+    screen = run.metrics["input_screen"]
+    assert screen["model"] == "mdn" and 1 <= len(screen["rows"]) <= len(SCREEN_PENALTIES) + 1
     kept = max(rows, key=lambda r: r["validation_ll"])
     assert run.result.best_validation == kept["validation_ll"] and f"input: {kept['input']}" in run.selection
     assert run.selection.startswith("kept epoch")
     alone = run_training(both, TrainSettings("mlp", {"hidden": 8, "projection_dim": 4}, config, input_search=False))
     assert "input_candidates" not in alone.metrics and alone.result.best_validation == rows[0]["validation_ll"]
+
+
+def test_the_input_screen_keeps_the_signal_coordinates_and_drops_noise(data):
+    tr, va = data
+    config = TrainConfig(epochs=30, batch_size=64, lr=3e-3, patience=30, seed=0, progress=False)
+    screen = screen_inputs(tr, va, config, {"hidden": 16})
+    assert set(range(SIGNAL)) <= set(screen.columns.tolist())            # every signal coordinate
+    assert len(screen.columns) <= SIGNAL + 3, screen.columns             # and few of the 21 noise ones
+    assert screen.validation_ll == max(r["validation_ll"] for r in screen.rows)
+    # photos whose sliders carry nothing of the features: nothing (or next to nothing) is kept
+    rng = np.random.default_rng(3)
+    blind = [edits_data(torch.tensor(rng.normal(size=(len(d), D)), dtype=torch.float32), d.y) for d in (tr, va)]
+    assert len(screen_inputs(*blind, config, {"hidden": 16}).columns) <= 2
+
+
+def test_a_screened_candidate_reads_exactly_the_kept_coordinates(data):
+    tr, _ = data
+    screen = InputScreening(np.array([0, 2, 5]), D, 0.3, -1.0, [])
+    model = new_model("mdn", tr, seed=0, hidden=8, projection_dim=0, screened=True, screening=screen)
+    assert model.input_dim == 3 and model.init_kwargs["projection_dim"] == 3 and "screened" not in model.init_kwargs
+    x = torch.randn(7, D)
+    assert torch.allclose(model.encode(x), model.standardise(x)[:, [0, 2, 5]])
+    beside = new_model("mdn", tr, seed=0, hidden=8, projection_dim=4, screened=True, screening=screen)
+    pca = new_model("mdn", tr, seed=0, hidden=8, projection_dim=4)
+    assert beside.input_dim == 7
+    assert torch.allclose(beside.encode(x), torch.cat([pca.encode(x), model.encode(x)], dim=1))
+    nothing = InputScreening(np.array([], dtype=np.int64), D, 1.0, -1.0, [])
+    blind = new_model("mdn", tr, seed=0, hidden=8, projection_dim=0, screened=True, screening=nothing)
+    assert torch.equal(blind.encode(x), torch.zeros(7, 1))                 # sees no photo at all
+    files = model_files(model, {}, {})
+    loaded = model_from_files(json.loads(files[CONFIG]), files[CHECKPOINT])
+    assert torch.equal(loaded.encode(x), model.encode(x))
+    with pytest.raises(ValueError, match="input screening"):
+        new_model("mdn", tr, seed=0, projection_dim=0, screened=True)

@@ -84,6 +84,7 @@ def test_benchmark_runs_end_to_end_at_a_tiny_size(tmp_path, capsys):
     assert json.loads((tmp_path / "separated" / "models" / "cgmvae_photo_prior" / "config.json").read_text()
                       )["kwargs"]["cluster_prior"] == "photo"
     assert "| mlp |" in out and "Ceiling (editor known" in out and results.read_text() in out + "\n"
+    assert "Input screen (per seed): " in out
 
 
 FAMILY_ARGS = ["--family", "2", "--models", "mlp", "--photos", "40", "--epochs", "1", "--is-samples", "5",
@@ -107,6 +108,9 @@ def test_family_draws_its_seed_at_run_time_prints_it_and_reproduces_with_it(tmp_
         mlp = next(r for r in p["rows"] if r["model"] == "mlp")
         assert len(mlp["ll_minus_truth_per_seed"]) == 2 and mlp["ll_minus_truth_sd"] is not None
         assert "ceiling" in p["truth_curve"] and "Ceiling (editor known" in out
+        screens = p["input_screen"]                    # one per training seed, scored against the raw signal
+        assert len(screens) == 2 and all(0 <= r["raw_signal_kept"] <= r["raw_signal"] for r in screens)
+        assert all(r["raw_signal"] == (p["settings"]["raw_informative"] or 0) for r in screens)
     assert run_main([*FAMILY_ARGS, "--seeds", "1", "--family-seed", match.group(1), "--out", str(tmp_path / "b")]) == 0
     second = json.loads((tmp_path / "b" / "science.json").read_text())
     for a, b in zip(first["problems"], second["problems"]):
@@ -114,3 +118,9 @@ def test_family_draws_its_seed_at_run_time_prints_it_and_reproduces_with_it(tmp_
         rows_a, rows_b = ({r["model"]: r for r in p["rows"]} for p in (a, b))
         assert rows_a["truth"]["ll"] == rows_b["truth"]["ll"] and rows_a["floor"]["ll"] == rows_b["floor"]["ll"]
         assert rows_a["mlp"]["ll_minus_truth_per_seed"][0] == rows_b["mlp"]["ll_minus_truth_per_seed"][0]
+    # --only reruns one problem of the seed: the same draw, numbered as in the whole run
+    assert run_main([*FAMILY_ARGS, "--seeds", "1", "--family-seed", match.group(1), "--only", "1",
+                     "--out", str(tmp_path / "c")]) == 0
+    (alone,) = json.loads((tmp_path / "c" / "science.json").read_text())["problems"]
+    assert alone["index"] == 1 and alone["description"] == second["problems"][1]["description"]
+    assert alone["data_seed"] == second["problems"][1]["data_seed"] and "| 1 | " in capsys.readouterr().out

@@ -15,6 +15,7 @@ import pytest
 import torch
 from PIL import Image
 
+from modeling.levenberg_marquardt import levenberg_marquardt
 from modeling.slider_fit import (
     CURVE_KNOTS,
     FIVEK_LIKE,
@@ -26,6 +27,7 @@ from modeling.slider_fit import (
     fit_sliders,
     model_to_lightroom,
     pinned_sliders,
+    refine_sides,
     starting_points,
 )
 from rendering.raw import CameraProfile, decode_raw, load_photo
@@ -133,6 +135,66 @@ def test_model_prior_is_the_models_density():
     assert starts.shape == (4, 11) and np.all(np.abs(starts) < 1)
 
 
+def test_refine_sides_double_from_refine_side_to_full_size():
+    assert refine_sides(512, FitConfig(refine_side=128)) == [128, 256, 0]
+    assert refine_sides(300, FitConfig(refine_side=128)) == [128, 256, 0]
+    assert refine_sides(100, FitConfig(refine_side=128)) == [0]          # already below: full size only
+    assert refine_sides(512, FitConfig(refine_side=0)) == [0]
+    assert refine_sides(512, FitConfig(refine_iterations=0)) == []
+
+
+def _toy_problem(seed: int = 0):
+    """A smooth nonlinear 'render' of 4 parameters to [K,3,6,5] LAB-like images, its renders counted."""
+    gen = torch.Generator().manual_seed(seed)
+    basis = torch.randn(4, 3, 6, 5, generator=gen)
+    calls = []
+
+    def lab_of(theta: torch.Tensor) -> torch.Tensor:
+        calls.append(len(theta))
+        return 50.0 + 20.0 * torch.tanh(torch.einsum("kp,pchw->kchw", theta, basis) / 3.0)
+    return lab_of, calls
+
+
+@pytest.mark.parametrize("secant", [False, True])
+def test_levenberg_marquardt_finds_the_optimum_of_restarts_and_the_prior(secant):
+    lab_of, calls = _toy_problem()
+    truth = torch.tensor([[0.8, -0.5, 0.3, 1.2]])
+    target = lab_of(truth)
+    starts = torch.tensor([[0.0, 0.0, 0.0, 0.0], [-1.0, 1.0, 0.5, 0.0]])
+    no_prior = lambda t: torch.zeros(len(t), dtype=t.dtype)  # noqa: E731
+    theta, value = levenberg_marquardt(starts, lab_of, target, no_prior, 40, 1e-9, secant=secant)
+    assert torch.allclose(theta, truth.expand(2, -1), atol=1e-3), theta
+    assert torch.allclose(value, torch.full((2,), 1e-3 ** 0.5), atol=1e-4)     # sqrt(eps): no residual left
+    # with a prior the optimum is the MAP point, found here by autograd on the same objective
+    prior = lambda t: 50.0 * ((t - torch.tensor([0.0, 0.0, 0.0, 2.0], dtype=t.dtype)) ** 2).sum(dim=1)  # noqa: E731
+    theta, _ = levenberg_marquardt(starts[:1], lab_of, target, prior, 60, 1e-10, secant=secant)
+    u = starts[:1].clone().requires_grad_(True)
+    optimiser = torch.optim.LBFGS([u], max_iter=500, tolerance_grad=1e-9, tolerance_change=1e-12,
+                                  line_search_fn="strong_wolfe")
+
+    def closure():
+        optimiser.zero_grad()
+        loss = (torch.sqrt(((lab_of(u) - target) ** 2).sum(dim=1) + 1e-3).mean() + prior(u)).sum()
+        loss.backward()
+        return loss
+    optimiser.step(closure)
+    assert torch.allclose(theta, u.detach(), atol=2e-3), (theta, u)
+    assert (theta - truth).abs().max() > 0.05          # the prior moved it
+
+
+def test_secant_updates_save_renders():
+    counts = {}
+    for secant in (False, True):
+        lab_of, calls = _toy_problem(1)
+        target = lab_of(torch.tensor([[0.4, 0.2, -0.6, 0.1]]))
+        calls.clear()
+        theta, _ = levenberg_marquardt(torch.zeros(1, 4), lab_of, target, lambda t: torch.zeros(len(t)), 8, 0.0,
+                                       secant=secant)
+        counts[secant] = sum(calls)
+        assert torch.allclose(theta, torch.tensor([[0.4, 0.2, -0.6, 0.1]]), atol=1e-2)
+    assert counts[True] < 0.75 * counts[False], counts
+
+
 def true_sliders(spec, neutral: np.ndarray) -> np.ndarray:
     truth = neutral.copy()
     t = spec.index("Temperature")
@@ -157,7 +219,7 @@ def test_fit_recovers_known_sliders_on_a_generated_pair():
     truth = true_sliders(spec, neutral)
     with torch.no_grad():
         after = render_sliders(before[None], torch.tensor(truth[None], dtype=torch.float32), camera, spec=spec)[0]
-    result = fit_sliders(before, camera, after, neutral, FitConfig(restarts=3, adam_steps=150), spec,
+    result = fit_sliders(before, camera, after, neutral, FitConfig(restarts=3), spec,
                          rng=np.random.default_rng(0))
     assert result.delta_e < 1.0, result
     assert result.delta_e < result.delta_e_start

@@ -101,13 +101,16 @@ def test_every_model_gets_the_same_search_budget(name):
     settings = draw_settings(name, 6, {**default_kwargs(name), "weight_decay": DEFAULTS["weight_decay"]})
     assert len(settings) == 6 and len({tuple(sorted(s.items())) for s in settings}) == 6
     assert settings[0] == {axis: DEFAULTS[axis] for axis in search_space(name)}     # the defaults first
-    assert all(set(s) == set(search_space(name)) for s in settings)
+    assert all(set(s) - {"screened"} == set(search_space(name)) for s in settings)
     assert draw_settings(name, 6, settings[0]) == settings                         # seeded
     assert {"hidden", "layers", "input_dropout", "projection_dim", "weight_decay",
             "input_penalty"} <= set(search_space(name))
-    # then how the features enter: the raw features under the input group lasso, at the same strengths for all
+    # then how the features enter, the same for all: the raw features under the input group lasso, the
+    # input screen's columns alone and beside the projection (refitted without the penalty)
     assert settings[1:len(INPUT_CANDIDATES)] == [{**settings[0], **c} for c in INPUT_CANDIDATES[1:]]
-    assert {s["input_penalty"] for s in settings[:len(INPUT_CANDIDATES)]} == {0.0, 0.1, 0.3, 1.0}
+    assert [(s["projection_dim"], s["input_penalty"], s.get("screened", False))
+            for s in settings[:len(INPUT_CANDIDATES)]] == [(32, 0.0, False), (0, 0.1, False), (0, 0.0, True),
+                                                           (32, 0.0, True)]
     assert 0.0 in SHARED_SPACE["input_penalty"] and max(SHARED_SPACE["input_penalty"]) >= 3.0
 
 

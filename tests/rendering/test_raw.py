@@ -194,7 +194,7 @@ def test_profile_tags_are_read_from_a_dng():
 
 
 def test_malformed_profile_tags_are_left_out(caplog):
-    from rendering.raw import _profile_look
+    from rendering.dng_tags import _profile_look
     tags = {50937: (6, 3, 1), 50938: tuple([0.0, 1.0, 1.0] * 17),   # 17 entries for 6 x 3 x 1 = 18
             50981: (4, 2, 1), 50982: tuple([0.0, 1.0, 1.0] * 4),    # 4 x (2 - 1) x 1: saturation 0 left out
             50940: (0.0, 0.0, 0.5, 0.4, 0.4, 1.0)}                   # x not increasing

@@ -329,6 +329,24 @@ def test_chunked_and_skipping_renders_equal_the_whole_batch(monkeypatch):
         chunked = render_sliders(img.expand(5, -1, -1, -1), s, cam, lut)
     assert torch.allclose(chunked, whole.detach(), atol=2e-6)
 
+def test_operators_at_zero_are_skipped_exactly_and_out_receives_the_render():
+    """Recovery, Fill Light, Clarity, Vibrance and Saturation at 0 in every row: skipped without gradients, and the
+    render equals the one that computes them (gradients wanted), also when written into `out`."""
+    rng = np.random.default_rng(7)
+    img = scene(24, 32)
+    sliders = PROCESS_2003.from_model(rng.uniform(-0.7, 0.7, (3, 11)))
+    zero = ("HighlightRecovery", "FillLight", "Clarity", "Vibrance", "Saturation")
+    sliders[:, [PROCESS_2003.index(k) for k in zero]] = 0.0
+    s = torch.tensor(sliders, dtype=torch.float32)
+    cam = CameraMatrices.from_profiles([IDENTITY])
+    computed = render_sliders(img.expand(3, -1, -1, -1), s.clone().requires_grad_(True), cam).detach()
+    out = torch.full((3, 3, 24, 32), -1.0)
+    with torch.inference_mode():
+        skipped = render_sliders(img.expand(3, -1, -1, -1), s, cam, out=out)
+    assert skipped is out and torch.allclose(out, computed, atol=2e-6)
+    assert (out[0] - out[1]).abs().max() > 0.01
+
+
 @pytest.mark.parametrize("key,value", [("Exposure", float("nan")), ("Contrast", 500.0), ("Temperature", 100.0)])
 def test_photo_renderer_rejects_bad_sliders(key, value):
     s = PROCESS_2003.neutral(*AS_SHOT)[None].repeat(3, 0)

@@ -57,6 +57,19 @@ def test_srgb_transfer_is_the_standard_and_lookup_interpolates():
     assert torch.allclose(tone.lookup(lut, pos), expected, atol=1e-12)
     assert torch.allclose(tone.lookup(lut, torch.tensor([[0.0, 1.0, 2.0]] * 2, dtype=D)), lut[:, [0, -1, -1]])
 
+def test_srgb_transfer_keeps_its_relative_precision_near_black_in_float32():
+    x = torch.logspace(-9, 0, 4001, dtype=torch.float32)
+    ref = x.double()
+    standard = torch.where(ref <= 0.0031308, 12.92 * ref, 1.055 * ref ** (1 / 2.4) - 0.055)
+    enc = tone.encode(x).double()
+    assert float(((enc - standard).abs() / standard)[ref < 0.003].max()) < 1e-6      # the line: exact relative
+    assert float((enc - standard).abs().max()) < 6e-6
+    v = torch.logspace(-9, 0, 4001, dtype=torch.float32)
+    ref = v.double()
+    standard = torch.where(ref <= 0.04045, ref / 12.92, ((ref + 0.055) / 1.055) ** 2.4)
+    assert float(((tone.decode(v).double() - standard).abs() / standard).max()) < 5e-6   # a few float32 ulps
+
+
 def test_exposure_tone_keeps_white_for_negative_totals():
     x = torch.linspace(0.0, 1.0, 1001, dtype=D)[None].expand(3, -1)
     y = tone.exposure_tone(x, t(-1.0, -2.5, 0.7))
@@ -159,7 +172,9 @@ def test_clipped_highlight_stays_neutral_under_recovery_and_negative_exposure(ca
     assert lab[:, 1:].abs().max() < 2.0, lab[:, :, 0, [0, 5]]
     assert lab[:, 0].min() > 90.0 and lab[0, 0].max() < 99.5   # Recovery darkens the white a little
     # the same render without the camera-white clip turns these highlights magenta
-    monkeypatch.setattr(CameraMatrices, "camera_white", lambda self, temp, tint: torch.ones(len(temp), 3, dtype=D))
+    white_and_matrix = CameraMatrices.white_and_matrix
+    monkeypatch.setattr(CameraMatrices, "white_and_matrix", lambda self, temp, tint: (
+        torch.ones(len(temp), 3, dtype=D), white_and_matrix(self, temp, tint)[1]))
     assert _render_highlights(canon)[:, 1].max() > 2.0
 
 

@@ -117,6 +117,16 @@ def test_identity_profile_is_identity_at_as_shot():
     assert torch.allclose(m, torch.eye(3, dtype=torch.float64), atol=1e-6)
 
 
+def test_white_and_matrix_is_camera_white_and_camera_to_prophoto(blackmagic):
+    cam = CameraMatrices.from_profiles([blackmagic, _without_forward(blackmagic)])
+    t = torch.tensor([3300.0, 7100.0], dtype=torch.float64)
+    tint = torch.tensor([-8.0, 14.0], dtype=torch.float64)
+    white, matrix = cam.white_and_matrix(t, tint)
+    assert torch.equal(white, cam.camera_white(t, tint))
+    assert torch.equal(matrix, cam.camera_to_prophoto(t, tint))
+    assert not torch.allclose(matrix[0], matrix[1])
+
+
 def test_matrices_are_differentiable_in_temperature_and_tint(blackmagic):
     cam = CameraMatrices.from_profiles([blackmagic, _without_forward(blackmagic)])
 

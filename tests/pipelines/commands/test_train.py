@@ -59,6 +59,20 @@ def test_train_seeds_writes_one_model_per_seed(dataset, capsys):
     assert primary_folder(str(folder), 5).endswith("seed-5")
 
 
+def test_train_chooses_how_the_features_enter_unless_told_not_to(dataset, tmp_path, capsys):
+    base = ["train", "--dataset", str(dataset), "--model", "mlp", "--epochs", "2", "--hidden", "8",
+            "--no-progress", "--seeds", "1"]
+    assert main([*base, "--out", str(tmp_path / "searched")]) == 0
+    metrics = json.loads((tmp_path / "searched" / "seed-0" / "metrics.json").read_text())
+    assert [r["input"] for r in metrics["input_candidates"]] == [
+        "PCA 32", "raw features + input group lasso 0.1", "screened inputs", "PCA 32 + screened inputs"]
+    assert metrics["input_screen"]["model"] == "mdn" and "input: " in metrics["selection"]
+    assert main([*base, "--out", str(tmp_path / "given"), "--no-input-search"]) == 0
+    metrics = json.loads((tmp_path / "given" / "seed-0" / "metrics.json").read_text())
+    assert "input_candidates" not in metrics and "input_screen" not in metrics and "input: " not in metrics["selection"]
+    capsys.readouterr()
+
+
 def test_a_model_folder_of_the_layout_before_seeds_still_loads(dataset, tmp_path):
     flat = tmp_path / "flat"
     shutil.copytree(dataset / "models" / "mlp" / "seed-0", flat)

@@ -11,6 +11,7 @@ from pipelines.core.model_store import (
     is_model_folder,
     load_model,
     read_edits,
+    read_sliders,
     save_model,
 )
 
@@ -36,3 +37,24 @@ def test_not_a_model_folder_and_missing_training_data_are_clear_errors(tmp_path)
         load_model(str(tmp_path))
     with pytest.raises(FileNotFoundError, match="photoedit features"):
         read_edits(str(tmp_path))
+
+
+def test_a_split_read_and_a_sliders_read_give_the_full_reads_rows(tmp_path):
+    """read_edits(splits=...) reads only those photos' features; read_sliders none: the same edits otherwise."""
+    import numpy as np
+
+    from benchmarks.scale import write_synthetic_training_set
+    from modeling.train_run import split_edits
+
+    write_synthetic_training_set(tmp_path, edits=600, dim=8)
+    train, val, test = split_edits(read_edits(str(tmp_path)))
+    only_test = read_edits(str(tmp_path), splits=("test",))
+    assert set(only_test.splits.tolist()) == {"test"} and 0 < only_test.features.shape[0] < train.features.shape[0]
+    part = only_test.split("test")
+    assert torch.equal(part.x, test.x) and torch.equal(part.y, test.y)
+    assert part.image_ids.tolist() == test.image_ids.tolist() and np.array_equal(part.users, test.users)
+    sliders = read_sliders(str(tmp_path))
+    assert sliders.features.shape == (1, 8) and sliders.feature_dim == 8
+    s_train, s_val, _ = split_edits(sliders)
+    assert torch.equal(s_train.y, train.y) and torch.equal(s_val.y, val.y)
+    assert s_train.image_ids.tolist() == train.image_ids.tolist()

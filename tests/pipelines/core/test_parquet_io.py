@@ -9,6 +9,7 @@ import pytest
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
+from pipelines.core import parquet_io
 from pipelines.core.parquet_io import (
     all_written,
     read_rows,
@@ -62,6 +63,24 @@ def test_read_rows_gives_every_row_of_every_shard_with_the_chosen_columns(tmp_pa
                     label="Ids")
     with pytest.raises(FileNotFoundError, match="no Parquet shards"):
         _ = BeamTestPipeline(runner="FnApiRunner") | read_rows(str(tmp_path / "nothing"))
+
+
+def test_a_filtered_read_gives_only_the_matching_rows_holding_one_batch_at_a_time(tmp_path, monkeypatch):
+    folder = str(tmp_path / "out")
+    _write(folder, ROWS, num_shards=3)
+    wanted = {"r001", "r007", "r020", "r039"}
+    where = {"id": wanted, "value": [1.0, 20.0, 39.0]}                 # both must match: r007 has value None
+    expected = [r for r in ROWS if r["id"] in {"r001", "r020", "r039"}]
+    with BeamTestPipeline(runner="FnApiRunner") as p:
+        assert_that(p | "Where" >> read_rows(folder, where=where), equal_to(expected), label="Where")
+        assert_that(p | "Values" >> read_rows(folder, columns=["value"], where={"id": wanted}),
+                    equal_to([{"value": r["value"]} for r in ROWS if r["id"] in wanted]), label="Values")
+    assert read_table(folder, sort_by=["id"], where=where).to_pylist() == expected
+    assert read_table(folder, columns=["id"], where={"id": []}).num_rows == 0
+    monkeypatch.setattr(parquet_io, "READ_BATCH_ROWS", 4)
+    shard = pq.ParquetFile(_write(str(tmp_path / "one"), ROWS, num_shards=1)[0])
+    sizes = [b.num_rows for b in parquet_io.matching_batches(shard, None, {"id": [r["id"] for r in ROWS[:30]]})]
+    assert sum(sizes) == 30 and max(sizes) <= 4
 
 
 def test_all_written_is_one_pcollection_of_every_sinks_shards(tmp_path):

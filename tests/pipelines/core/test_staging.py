@@ -114,6 +114,27 @@ def test_leftovers_of_a_killed_run_are_removed_with_a_log_line_a_live_run_is_lef
     assert files_under(tmp_path) == before and not (tmp_path / "_staging").exists()
 
 
+def test_scratch_files_live_in_the_staging_folder_and_go_with_it_on_commit_failure_and_kill(tmp_path):
+    before = old_dataset(tmp_path)
+    with staging.staged_outputs("ingest", [str(tmp_path / "features")]) as run:
+        scratch = run.scratch("plan")
+        storage.write_bytes(storage.join(scratch, "part-0.parquet"), b"plan")
+        assert Path(scratch).is_relative_to(Path(run.folder))
+        storage.write_bytes(storage.join(run.path(str(tmp_path / "features")), "part-0.parquet"), b"new")
+    assert not os.path.exists(scratch) and files_under(tmp_path / "features") == {"part-0.parquet": b"new"}
+    before = files_under(tmp_path)
+    with pytest.raises(RuntimeError):
+        with staging.staged_outputs("ingest", [str(tmp_path / "features")]) as run:
+            storage.write_bytes(storage.join(run.scratch("plan"), "p"), b"plan")
+            raise RuntimeError("boom")
+    assert files_under(tmp_path) == before
+    killed = staging.begin("ingest", [str(tmp_path / "features")])
+    storage.write_bytes(storage.join(killed.scratch("plan"), "p"), b"plan")
+    pretend_the_owner_died(tmp_path / staging.STAGING)
+    staging.settle(str(tmp_path), "ingest")
+    assert files_under(tmp_path) == before and not (tmp_path / "_staging").exists()
+
+
 def test_staged_path_redirects_only_the_outputs_of_the_active_run(tmp_path):
     features, photos = str(tmp_path / "features"), str(tmp_path / "photos")
     assert staging.staged_path(features) == features

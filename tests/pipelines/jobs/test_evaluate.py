@@ -17,6 +17,7 @@ from pipelines.commands import train as train_cli
 from pipelines.core.layout import DatasetLayout
 from pipelines.core.parquet_io import parquet_files, read_table, write_table
 from pipelines.core.schemas import EVALUATION, PREDICTIONS, SLIDER_KEYS
+from pipelines.fivek.lab_evaluation import proposal_generator
 from pipelines.fivek.sample.generator import generate_sample
 from pipelines.jobs import augment, evaluate, ingest
 from pipelines.jobs import features as features_job
@@ -146,9 +147,9 @@ def test_clustered_model_proposals_carry_their_cluster_and_are_reproducible(data
 
     model, _ = load_model(DatasetLayout(dataset).model_dir("cgmvae"))
     _, _, fc7 = _photo_inputs(dataset, "a0012")
-    a = draw_proposals(model, fc7, 20, evaluate.proposal_generator(0, "a0012", "cgmvae"))
-    b = draw_proposals(model, fc7, 20, evaluate.proposal_generator(0, "a0012", "cgmvae"))
-    c = draw_proposals(model, fc7, 20, evaluate.proposal_generator(0, "a0011", "cgmvae"))
+    a = draw_proposals(model, fc7, 20, proposal_generator(0, "a0012", "cgmvae"))
+    b = draw_proposals(model, fc7, 20, proposal_generator(0, "a0012", "cgmvae"))
+    c = draw_proposals(model, fc7, 20, proposal_generator(0, "a0011", "cgmvae"))
     assert np.array_equal(a.model_space, b.model_space) and not np.array_equal(a.model_space, c.model_space)
     assert a.clusters.shape == (20,) and set(a.clusters.tolist()) <= set(range(model.num_clusters))
     assert np.allclose(PROCESS_2003.to_model(a.lightroom), a.model_space, atol=1e-6)
@@ -256,6 +257,44 @@ def test_a_deleted_raw_becomes_an_error_row_and_the_rest_lands(evaluated, tmp_pa
     assert evaluation.num_rows == 2 * (len(MODELS) + 1) * 3          # no floor, P = 20 only
     summary = json.loads(open(os.path.join(layout.evaluation, "_summary.json")).read())
     assert summary["experts"] == ["A", "C", "E"] and summary["models"]["mlp"]["photos"] == 2
+
+
+def test_the_summary_is_replaced_with_its_rows_or_not_at_all(evaluated, tmp_path, monkeypatch):
+    """_summary.json is written into the staged evaluation/ before the replace: a failure while summarising
+    leaves the previous rows and summary, a success replaces both."""
+    from pipelines.core.stage import StageFailed
+
+    copy = _copy(evaluated, tmp_path)
+    fast = ["--experts", "A,C,E", "--no-floor", "--few-proposals", "0", "--models", "mlp"]
+    assert _evaluate(copy, *fast) == 0
+    folder = DatasetLayout(copy).evaluation
+    before = {name: open(os.path.join(folder, name), "rb").read() for name in sorted(os.listdir(folder))}
+    assert "_summary.json" in before
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("summary failed")
+
+    monkeypatch.setattr(evaluate, "summarise", broken)
+    with pytest.raises(StageFailed, match="summary failed"):
+        _evaluate(copy, *fast[:-2])                                       # mlp and cgmvae this time
+    assert {name: open(os.path.join(folder, name), "rb").read() for name in sorted(os.listdir(folder))} == before
+    assert not os.path.exists(os.path.join(copy, "_staging"))
+    monkeypatch.undo()
+    assert _evaluate(copy, *fast[:-2]) == 0
+    summary = json.loads(open(os.path.join(folder, "_summary.json")).read())
+    assert set(summary["models"]) == {"mlp", "cgmvae", "no_adjustment"}
+
+
+def test_outputs_are_sharded_by_test_photos_with_the_same_rows(evaluated, tmp_path, monkeypatch):
+    """About PHOTOS_PER_SHARD photos' rows per evaluation/ and predictions/ shard: no writer holds them all."""
+    fast = ["--experts", "A,C,E", "--no-floor", "--few-proposals", "0", "--models", "mlp"]
+    one, two = _copy(evaluated, tmp_path / "one"), _copy(evaluated, tmp_path / "two")
+    assert _evaluate(one, *fast) == 0
+    monkeypatch.setattr(evaluate, "PHOTOS_PER_SHARD", 2)                   # 3 test photos: 2 shards
+    assert _evaluate(two, *fast) == 0
+    for folder in ("evaluation", "predictions"):
+        assert len(parquet_files(os.path.join(one, folder))) == 1 and len(parquet_files(os.path.join(two, folder))) == 2
+    assert all(a.equals(b) for a, b in zip(_tables(one), _tables(two)))
 
 
 def test_tiff_reference_matches_the_renderer_reference_and_a_missing_tiff_is_an_error(evaluated, tmp_path):

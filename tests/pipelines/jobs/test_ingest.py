@@ -13,6 +13,7 @@ from pipelines.core.schemas import EDITS, ERRORS, PHOTOS, SLIDER_KEYS
 from pipelines.fivek import layout as fivek
 from pipelines.fivek.sample import generator as sample
 from pipelines.fivek.sample.catalog_writer import CatalogRecord, write_catalog
+from pipelines.fivek import ingest_plan
 from pipelines.jobs import ingest
 from pipelines.lightroom.catalog import collection_edits
 from rendering.raw import read_camera_profile
@@ -170,26 +171,51 @@ def test_custom_white_balance_without_tint_ingests_with_tint_zero_and_a_moved_ro
         assert row["white_balance"] == "Custom" and row["Exposure"] == 0.25
 
 
-def test_ingest_fivek_transform_reads_as_shot_white_and_rejects_bad_settings(root):
-    """IngestFiveK on beam.Create inputs: a photos/ row with the DNG's as-shot white, edits, error rows."""
-    import apache_beam as beam
-    from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
-    from apache_beam.testing.util import assert_that, equal_to
-
+def test_read_photo_and_photo_edits_read_as_shot_white_and_reject_bad_settings(root):
+    """One photo: its row has the DNG's as-shot white, a missing DNG and bad settings are error rows."""
     catalog = str(root / fivek.CATALOG)
-    edits, _ = ingest.plan_edits(collection_edits(catalog, "Experts"), "expert", catalog)
-    edits = [e for e in edits if e.photo_id == "a0001"]
+    edits = [e for e in ingest_plan.iter_edits(collection_edits(catalog, "Experts"), "expert", catalog, [])
+             if e.photo_id == "a0001"]
     base = edits[0].base_name
     as_shot = read_camera_profile(Path(fivek.raw_path(str(root), base)).read_bytes()).as_shot_white()
-    photos = [ingest.PhotoInput("a0001", base, fivek.raw_path(str(root), base), True, "train"),
-              ingest.PhotoInput("a0002", "a0002-gone", str(root / "gone.dng"), False, "train")]
-    broken = ingest.EditInput("a0001", base, "A", "expert", 1, "s = { Exposure = ", "catalog#A/1")
     config = ingest.IngestConfig(catalog=catalog)
-    with BeamTestPipeline(runner="FnApiRunner") as p:
-        rows, edit_rows, errors = (p | "Photos" >> beam.Create(photos),
-                                   p | "Edits" >> beam.Create([broken, *edits[1:]])) | ingest.IngestFiveK(config)
-        assert_that(rows | beam.Map(lambda r: (r["photo_id"], r["as_shot_temperature"], r["as_shot_tint"])),
-                    equal_to([("a0001", *as_shot)]), label="Photos")
-        assert_that(edit_rows | beam.Map(lambda r: r["editor"]), equal_to(["B", "C", "D", "E"]), label="Edits")
-        assert_that(errors | beam.Map(lambda r: (r["id"], r["reason"].split(":")[0])),
-                    equal_to([("a0001", "LuaTableError"), ("a0002", "FileNotFoundError")]), label="Errors")
+    row, error = ingest.read_photo(ingest_plan.PhotoInput("a0001", base, fivek.raw_path(str(root), base), True,
+                                                          "train"), config)
+    assert error is None and (row["photo_id"], row["as_shot_temperature"], row["as_shot_tint"]) == ("a0001", *as_shot)
+    gone, error = ingest.read_photo(ingest_plan.PhotoInput("a0002", "a0002-gone", str(root / "gone.dng"), False,
+                                                           "train"), config)
+    assert gone is None and (error["id"], error["reason"].split(":")[0]) == ("a0002", "FileNotFoundError")
+    broken = ingest_plan.EditInput("a0001", base, "A", "expert", 1, "s = { Exposure = ", "catalog#A/1")
+    rows, errors = ingest.photo_edits(row, [broken, *edits[1:]], config)
+    assert [r["editor"] for r in rows] == ["B", "C", "D", "E"]
+    assert [(e["id"], e["reason"].split(":")[0]) for e in errors] == [("a0001", "LuaTableError")]
+    rows, errors = ingest.photo_edits(row, edits[1:], config)
+    assert len(rows) == 4 and [e["reason"].split(":")[0] for e in errors] == ["MissingExpertEditError"]
+
+
+def test_many_parts_give_the_same_rows_and_the_plan_lives_only_in_staging(root, ingested, tmp_path, monkeypatch):
+    """Parts of 2 photos (3 parts, chunks of 3 members): the same rows as one part; the plan was written
+    inside the run's staging folder and nothing is left of it."""
+    out, _, _ = ingested
+    monkeypatch.setattr(ingest_plan, "PHOTOS_PER_PART", 2)
+    monkeypatch.setattr(ingest_plan, "CHUNK_ROWS", 3)
+    plans = []
+
+    def recording(*args):
+        plan = ingest_plan.write_plan(*args)
+        plans.append(plan)
+        assert sorted(p.name for p in Path(plan.files.root, "photos").iterdir()) == [
+            "part-00000.parquet", "part-00001.parquet", "part-00002.parquet"]
+        for k in range(3):
+            photo_ids = {p.photo_id for p in plan.files.read_photos(k)}
+            assert len(photo_ids) == (2 if k < 2 else 1)
+            assert {e.photo_id for e in plan.files.read_edits(k)} == photo_ids
+        return plan
+
+    monkeypatch.setattr(ingest, "write_plan", recording)
+    assert ingest.run(["--fivek", str(root), "--out", str(tmp_path), *IN_PROCESS]) == 0
+    assert _tables(tmp_path) == _tables(out)
+    assert sorted(p.name for p in (tmp_path / "photos").iterdir()) == [f"part-0000{k}-of-00003.parquet" for k in range(3)]
+    plan_root = Path(plans[0].files.root)
+    assert plan_root.is_relative_to(tmp_path / "_staging") and not plan_root.exists()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != "_logs") == ["edits", "errors", "photos"]

@@ -321,6 +321,18 @@ def test_inputs_read_each_models_lowest_training_seed(dataset, tmp_path):
     assert seeds_text(inputs.seeds["pvae"], 2) == "2, 7" and seeds_text(inputs.seeds["mlp"], 5) == "5"
 
 
+def test_inputs_keep_the_evaluated_splits_edits_and_count_every_edit(dataset):
+    """Only the test photos' edits are held (the sections show no other), the counts are of all 18."""
+    from pipelines.report.inputs import data_counts, split_photo_ids
+
+    inputs = load_inputs(dataset)
+    test = set(split_photo_ids(inputs.photos, "test"))
+    assert set(inputs.edits.column("photo_id").to_pylist()) == test and inputs.edits.num_rows < 18
+    counts = data_counts(inputs)
+    assert counts["edits"] == 18 and sum(counts["edits_per_kind"].values()) == 18
+    assert inputs.predictions.column_names == ["model", *SLIDER_KEYS]
+
+
 def test_provenance_counts_configs_markers_and_settings(built, dataset):
     _, _, _, markdown = built
     assert "| photos per split | test: 3, train: 2, validation: 1 |" in markdown
