@@ -3,12 +3,12 @@ split the edits, train one setting or search the model's space, keep the best va
 score the test split, and (with a store) write the model folder's files.
 
 Without a search, the given setting is trained under each of modeling.search.INPUT_CANDIDATES (the
-setting as given, then the raw features under the input group lasso at three strengths) and the best
-validation LL is kept: a short validation search that costs len(INPUT_CANDIDATES) trainings
-(TrainSettings.input_search=False trains the setting alone). Two candidates read the raw
-coordinates of an input screen (modeling.input_screening: the MDN under the group lasso, fitted
-once per run unless TrainSettings.screening gives it). A resumed run continues the setting its
-folder's config.json records.
+setting as given, the raw features under the input group lasso, and the input screen's columns alone
+and beside the projection) and the best validation LL is kept: a short validation search that costs
+len(INPUT_CANDIDATES) trainings (TrainSettings.input_search=False trains the setting alone). The
+input screen (modeling.input_screening: the MDN under the group lasso, refitted on the kept
+columns) is fitted once per run unless TrainSettings.screening gives it. A resumed run continues
+the setting its folder's config.json records.
 
 Model folder: checkpoint.pt (state dict), config.json (class, kwargs, feature stats, settings),
 metrics.json (selection, history, search rows, test figures), training_state.pt (resume: the kept
