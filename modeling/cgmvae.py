@@ -34,6 +34,9 @@ from modeling.networks import (
 
 IS_CHUNK = 50
 WARMUP_SMOOTHING = 0.1  # k-means targets t become q(s) = (1 - 0.1) onehot(t) + 0.1 / L during warm-up
+# initial log sigma_s^2 of every cluster's z Gaussian (learned from there); tight clusters
+# (sigma 0.22 against means spread 2) start each style as one mode instead of overlapping blobs
+PRIOR_LOGVAR_INIT = -3.0
 CLUSTER_PRIORS = ("fixed", "photo")  # p(s): the paper's pi, or pi(x) depending on the photo
 
 
@@ -54,20 +57,21 @@ class CGMVAE(SliderModel):
 
     def __init__(self, feature_dim: int, num_clusters: int = 3, latent_dim: int = 2,
                  hidden: int = 128, layers: int = 2, prior_spread: float = 2.0,
-                 cluster_prior: str = "fixed", **encoder):
+                 prior_logvar: float = PRIOR_LOGVAR_INIT, cluster_prior: str = "fixed", **encoder):
         if cluster_prior not in CLUSTER_PRIORS:
             raise ValueError(f"cluster_prior must be one of {', '.join(CLUSTER_PRIORS)}, not {cluster_prior!r}")
         if cluster_prior != "fixed" and self.needs_users:
             raise ValueError("a P-VAE's cluster belongs to a user, not a photo: its prior must be 'fixed'")
         super().__init__(feature_dim, num_clusters=num_clusters, latent_dim=latent_dim,
-                         hidden=hidden, layers=layers, prior_spread=prior_spread, **encoder)
+                         hidden=hidden, layers=layers, prior_spread=prior_spread,
+                         prior_logvar=prior_logvar, **encoder)
         if cluster_prior != "fixed":  # stored only when set: checkpoints of the paper's model keep their kwargs
             self.init_kwargs["cluster_prior"] = cluster_prior
         L, Z = num_clusters, latent_dim
         self.num_clusters, self.latent_dim = L, Z
         self.prior_logits = nn.Parameter(torch.zeros(L))
         self.prior_mu = nn.Parameter(prior_spread * torch.randn(L, Z) if L > 1 else torch.zeros(L, Z))
-        self.prior_logvar = nn.Parameter(torch.zeros(L, Z))
+        self.prior_logvar = nn.Parameter(torch.full((L, Z), float(prior_logvar)))
         D = self.input_dim
         self.decoder = ConditionalMLP(D, Z, hidden, layers, HEAD_WIDTH)
         self.cluster_net = ConditionalMLP(D, NUM_SLIDERS, hidden, layers, L)   # q(s|x,y)

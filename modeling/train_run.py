@@ -5,7 +5,8 @@ score the test split, and (with a store) write the model folder's files.
 Without a search, the given setting is trained under each of modeling.search.INPUT_CANDIDATES (the
 setting as given, the raw features under the input group lasso, and the input screen's columns alone
 and beside the projection) and the best validation LL is kept: a short validation search that costs
-len(INPUT_CANDIDATES) trainings (TrainSettings.input_search=False trains the setting alone). The
+len(INPUT_CANDIDATES) trainings, one fewer when the screen kept no column (the projection beside an
+empty screen is the projection; TrainSettings.input_search=False trains the setting alone). The
 input screen (modeling.input_screening: the MDN under the group lasso, refitted on the kept
 columns) is fitted once per run unless TrainSettings.screening gives it. A resumed run continues
 the setting its folder's config.json records.
@@ -121,6 +122,15 @@ def candidate_settings(settings: TrainSettings) -> list[tuple[dict, TrainConfig]
     return [split_setting(s, {}, settings.config) for s in input_settings(given)]
 
 
+def without_empty_screen(candidates: list[tuple[dict, TrainConfig]], screening: InputScreening | None
+                         ) -> list[tuple[dict, TrainConfig]]:
+    """The candidates less "projection + screened inputs" when the screen kept no input: that one is
+    the projection alone plus a zero column, trained the same way (the same validation LL)."""
+    if screening is None or len(screening.columns) or len(candidates) == 1:
+        return candidates
+    return [(k, c) for k, c in candidates if not (k.get("screened") and k.get("projection_dim"))]
+
+
 def resumed_setting(store: ModelStore, kwargs: dict, config: TrainConfig) -> tuple[dict, TrainConfig]:
     """The kwargs and config of the setting a folder's training state belongs to (its config.json's
     projection and input penalty on top of the given ones)."""
@@ -143,14 +153,13 @@ def candidate_text(kwargs: dict, config: TrainConfig) -> str:
 
 
 def train_candidates(name: str, train_data: EditsData, val_data: EditsData, settings: TrainSettings,
-                     store: ModelStore | None, resume: bool, base: dict, screening: InputScreening | None = None
+                     store: ModelStore | None, saved: bytes | None, base: dict,
+                     screening: InputScreening | None = None
                      ) -> tuple[SliderModel, dict, TrainConfig, TrainResult, str, list[dict]]:
-    """Train each candidate setting (or resume the stored one), keep the best validation LL; write the
-    kept one's training state. (model, kwargs, config, result, selection, candidate rows)."""
-    saved = store.read(TRAINING_STATE) if store is not None and resume else None
-    if resume and saved is None:
-        log.info("no %s to resume from: starting afresh", TRAINING_STATE)
-    candidates = candidate_settings(settings)
+    """Train each candidate setting (or resume the stored one from `saved`, its training_state.pt bytes),
+    keep the best validation LL; write the kept one's training state.
+    (model, kwargs, config, result, selection, candidate rows)."""
+    candidates = without_empty_screen(candidate_settings(settings), screening)
     if saved is not None:
         candidates = [resumed_setting(store, *candidates[0])]
     rows, best, last_state = [], None, {}
@@ -209,15 +218,17 @@ def run_training(data: EditsData, settings: TrainSettings, store: ModelStore | N
             "splits": {"train": len(train_data), "validation": len(val_data), "test": len(test_data)},
             "search_trials": settings.trials}
     rows, inputs = None, None
-    screening = run_screening(settings, train_data, val_data, resuming=resume and store is not None
-                              and store.read(TRAINING_STATE) is not None)
+    saved = store.read(TRAINING_STATE) if store is not None and resume else None
+    if resume and saved is None:
+        log.info("no %s to resume from: starting afresh", TRAINING_STATE)
+    screening = run_screening(settings, train_data, val_data, resuming=saved is not None)
     if settings.trials:
         found = search(name, train_data, val_data, config, settings.trials, settings.kwargs, screening=screening)
         model, kwargs, config, result, rows, selection = (found.model, found.kwargs, found.config, found.result,
                                                           found.rows, found.reason)
     else:
         model, kwargs, config, result, selection, inputs = train_candidates(name, train_data, val_data, settings,
-                                                                           store, resume, base, screening)
+                                                                           store, saved, base, screening)
     metrics = {"validation_ll": result.best_validation, "best_epoch": result.best_epoch,
                "epochs_run": result.epochs_run, "stopped_early": result.stopped_early, "selection": selection,
                "train_seconds": result.seconds,

@@ -38,7 +38,7 @@ How the 4096-d features enter is chosen on validation, per seed: the given setti
 --projection-dim), the raw features under an input group lasso (0.1), and the raw coordinates an
 input screen kept (an MDN under the group lasso at 0.1 / 0.3 / 1.0, refitted on each kept set and
 on none; a feature-blind model when nothing helps), alone and beside the projection. That costs 4
-trainings of the model and up to 7 MDN trainings per seed; --no-input-search trains the given
+trainings of the model (3 when the screen kept nothing) and up to 7 MDN trainings per seed; --no-input-search trains the given
 setting alone (one training). --search trains
 --trials settings per seed of the model's space (width, depth, input dropout, projection, weight decay;
 MDN: components; VAEs: latent dim {2, 20} x clusters {1, 3, 5, 10}), the same budget for every

@@ -19,9 +19,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import math
 from typing import Any, Collection, Iterable, Iterator, Mapping, Sequence
 
 import apache_beam as beam
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -174,6 +176,15 @@ class WriteRows(beam.PTransform):
                 | "WriteShard" >> beam.Map(write_shard, folder, self._schema, keys, count))
 
 
+PHOTOS_PER_SHARD = 250      # about this many photos' rows per shard of a per-photo output (one writer holds one shard)
+
+
+def shards_for(photos: int) -> int:
+    """Shards of an output holding `photos` photos' rows: about PHOTOS_PER_SHARD photos each, at least 1,
+    so that a writer's memory does not grow with the dataset."""
+    return max(1, math.ceil(photos / PHOTOS_PER_SHARD))
+
+
 def write_rows(pcoll: beam.PCollection, folder: str, schema: pa.Schema, label: str, keys: Sequence[str],
                num_shards: int = 1) -> beam.PCollection:
     """Beam sink: dict rows -> sorted Parquet shards under `folder` (see WriteRows); returns the shard paths."""
@@ -194,28 +205,47 @@ READ_BATCH_ROWS = 256    # rows decoded at a time while a shard is read (256 x 4
 STREAM_BUFFER = 1 << 20   # bytes read at a time from a shard read with a filter
 
 
+def batch_records(batch: pa.RecordBatch, arrays: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """The rows of a record batch as dicts; each list column named in `arrays` as one float32 numpy
+    array [n] per row (16 KiB for 4096 features, against about 130 KiB as a list of Python floats)."""
+    names = [n for n in batch.schema.names if n not in arrays]
+    records = batch.select(names).to_pylist() if names else [{} for _ in range(batch.num_rows)]
+    for name in arrays:
+        column = batch.column(name)
+        if pa.types.is_fixed_size_list(column.type) and column.null_count == 0:
+            rows = column.flatten().to_numpy(zero_copy_only=False).reshape(len(column), column.type.list_size)
+            values = list(rows.astype(np.float32))  # one copy, then one row view each
+        else:
+            values = [None if v is None else np.asarray(v, dtype=np.float32) for v in column.to_pylist()]
+        for record, value in zip(records, values):
+            record[name] = value
+    return records
+
+
 def shard_rows(shard: tuple[int, str], columns: list[str] | None, spread: int,
-               where: Where | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
+               where: Where | None = None, arrays: Sequence[str] = ()) -> Iterator[tuple[int, dict[str, Any]]]:
     """The rows of shard (index, path) as (group, row) pairs, groups dealt round-robin over range(spread);
-    with `where`, only the matching rows (`matching_batches`)."""
+    with `where`, only the matching rows (`matching_batches`); `arrays`: list columns read as numpy."""
     index, path = shard
     with contextlib.ExitStack() as stack:
         if where is None:
             batches = pq.ParquetFile(_open_shard(path)).iter_batches(batch_size=READ_BATCH_ROWS, columns=columns)
         else:
             batches = matching_batches(_streamed(stack.enter_context(storage.open_read(path))), columns, where)
-        records = (record for batch in batches for record in batch.to_pylist())
+        records = (record for batch in batches for record in batch_records(batch, arrays))
         for row, record in enumerate(records, start=index):
             yield row % spread, record
 
 
 class ReadRows(beam.PTransform):
     """The rows (dicts) of every shard under `folder`, spread over READ_SPREAD groups (module docstring);
-    with `where` ({column: allowed values}), only the matching rows leave the reading worker."""
+    with `where` ({column: allowed values}), only the matching rows leave the reading worker; the list
+    columns named in `arrays` travel as float32 numpy arrays (a feature row through a shuffle)."""
 
-    def __init__(self, folder: str, columns: list[str] | None = None, where: Where | None = None):
+    def __init__(self, folder: str, columns: list[str] | None = None, where: Where | None = None,
+                 arrays: Sequence[str] = ()):
         super().__init__()
-        self._folder, self._columns = folder, columns
+        self._folder, self._columns, self._arrays = folder, columns, tuple(arrays)
         self._where = None if where is None else {c: sorted(set(v)) for c, v in where.items()}
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
@@ -223,11 +253,13 @@ class ReadRows(beam.PTransform):
         if not shards:
             raise FileNotFoundError(f"no Parquet shards under {self._folder}: run the stage that writes it")
         return (pbegin | "Shards" >> beam.Create(list(enumerate(shards)))
-                | "ReadShard" >> beam.FlatMap(shard_rows, self._columns, READ_SPREAD, self._where)
+                | "ReadShard" >> beam.FlatMap(shard_rows, self._columns, READ_SPREAD, self._where, self._arrays)
                 | "Spread" >> GroupIntoShards(READ_SPREAD)
                 | "Rows" >> beam.FlatMap(lambda group: group[1]))
 
 
-def read_rows(folder: str, columns: list[str] | None = None, where: Where | None = None) -> beam.PTransform:
-    """Beam source: the rows (dicts) of every shard under `folder`, only those matching `where` (see ReadRows)."""
-    return ReadRows(folder, columns, where)
+def read_rows(folder: str, columns: list[str] | None = None, where: Where | None = None,
+              arrays: Sequence[str] = ()) -> beam.PTransform:
+    """Beam source: the rows (dicts) of every shard under `folder`, only those matching `where`, the list
+    columns `arrays` as float32 numpy arrays (see ReadRows)."""
+    return ReadRows(folder, columns, where, arrays)

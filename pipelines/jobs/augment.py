@@ -29,7 +29,7 @@ from pipelines.core.errors import ERRORS_TAG, error_row, write_errors
 from pipelines.core.layout import DatasetLayout
 from pipelines.core.math_threads import one_math_thread
 from pipelines.core.options import BEAM_HELP, split_args
-from pipelines.core.parquet_io import all_written, count_rows, read_rows, write_rows
+from pipelines.core.parquet_io import all_written, count_rows, read_rows, shards_for, write_rows
 from pipelines.core.photos import as_shot_white, open_photo
 from pipelines.core.progress import WorkerProgress
 from pipelines.core.schemas import SLIDER_KEYS, VARIANT_EDITS, VARIANTS, image_id
@@ -180,15 +180,18 @@ class AugmentPhotos(beam.PTransform):
 
 
 def build_pipeline(pipeline: beam.Pipeline, config: AugmentConfig) -> None:
-    """photos/ + edits/ -> AugmentPhotos -> variants/, variant_edits/, errors/augment, images/ (staged in a job)."""
+    """photos/ + edits/ -> AugmentPhotos -> variants/, variant_edits/, errors/augment, images/ (staged in a job);
+    variants/ and variant_edits/ in shards of about 250 photos (parquet_io.shards_for)."""
     layout = config.layout
+    shards = shards_for(count_rows(layout.photos) or 0)
     photos = pipeline | "ReadPhotos" >> read_rows(layout.photos)
     edits = pipeline | "ReadEdits" >> read_rows(layout.edits)
     images = staged_path(layout.images)
     variants, variant_edits, errors = (photos, edits) | "Augment" >> AugmentPhotos(config, images)
-    all_written(write_rows(variants, layout.variants, VARIANTS, label="WriteVariants", keys=("image_id",)),
+    all_written(write_rows(variants, layout.variants, VARIANTS, label="WriteVariants", keys=("image_id",),
+                           num_shards=shards),
                 write_rows(variant_edits, layout.variant_edits, VARIANT_EDITS, label="WriteVariantEdits",
-                           keys=("image_id", "editor")),
+                           keys=("image_id", "editor"), num_shards=shards),
                 write_errors(errors, layout, STAGE))
 
 

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
 
@@ -55,7 +54,7 @@ from pipelines.core.layout import DatasetLayout
 from pipelines.core.math_threads import one_math_thread
 from pipelines.core.model_store import load_model, primary_folder, read_sliders
 from pipelines.core.options import BEAM_HELP, split_args
-from pipelines.core.parquet_io import all_written, read_rows, read_table, write_rows
+from pipelines.core.parquet_io import all_written, read_rows, read_table, shards_for, write_rows
 from pipelines.core.progress import WorkerProgress
 from pipelines.core.schemas import EVALUATION, PREDICTIONS, SLIDER_KEYS
 from pipelines.core.stage import run_stage
@@ -73,7 +72,6 @@ STAGE = "evaluate"
 PREDICTIONS_TAG = "predictions"
 SPLITS = ("train", "validation", "test")
 SUMMARY = "_summary.json"   # evaluation/_summary.json: per P a table of LAB error per model
-PHOTOS_PER_SHARD = 250      # about this many photos' rows per evaluation/ and predictions/ shard (one writer each)
 
 
 @dataclass(frozen=True)
@@ -227,9 +225,9 @@ def build_pipeline(pipeline: beam.Pipeline, config: EvaluateJobConfig, photo_ids
     edits = pipeline | "ReadEdits" >> read_rows(layout.edits, columns=["photo_id", "editor", *SLIDER_KEYS, "tone_curve"],
                                                 where={"photo_id": photo_ids, "editor": config.measure.experts})
     features = pipeline | "ReadFeatures" >> read_rows(layout.features, columns=["photo_id", "variant", "fc7"],
-                                                      where={"photo_id": photo_ids, "variant": [0]})
+                                                      where={"photo_id": photo_ids, "variant": [0]}, arrays=["fc7"])
     evaluation, predictions, errors = (photos, edits, features) | "Evaluate" >> EvaluateSplit(config)
-    shards = max(1, math.ceil(len(photo_ids) / PHOTOS_PER_SHARD))
+    shards = shards_for(len(photo_ids))
     all_written(write_rows(evaluation, layout.evaluation, EVALUATION, label="WriteEvaluation",
                            keys=("photo_id", "model", "proposals", "expert"), num_shards=shards),
                 write_rows(predictions, layout.predictions, PREDICTIONS, label="WritePredictions",

@@ -46,7 +46,7 @@ from pipelines.core.errors import ERRORS_TAG, error_row, write_errors
 from pipelines.core.layout import DatasetLayout
 from pipelines.core.math_threads import one_math_thread
 from pipelines.core.options import BEAM_HELP, split_args
-from pipelines.core.parquet_io import all_written, read_table, write_rows
+from pipelines.core.parquet_io import all_written, read_table, shards_for, write_rows
 from pipelines.core.progress import WorkerProgress
 from pipelines.core.schemas import EDITS, FITS, PHOTOS, SLIDER_KEYS
 from pipelines.core.seeding import keyed_rng
@@ -260,9 +260,13 @@ def build_pipeline(pipeline: beam.Pipeline, config: FitJobConfig, pairs: list[Pa
     layout = config.layout
     outputs = pipeline | "Pairs" >> beam.Create(pairs) | "Fit" >> FitPairs(config.pair)
     errors = (outputs[ERRORS_TAG], pipeline | "PairErrors" >> beam.Create(pair_errors)) | "AllErrors" >> beam.Flatten()
-    all_written(write_rows(outputs.photos, layout.photos, PHOTOS, label="WritePhotos", keys=("photo_id",)),
-                write_rows(outputs[EDITS_TAG], layout.edits, EDITS, label="WriteEdits", keys=("photo_id", "editor")),
-                write_rows(outputs[FITS_TAG], layout.fits, FITS, label="WriteFits", keys=("photo_id",)),
+    shards = shards_for(len(pairs))
+    all_written(write_rows(outputs.photos, layout.photos, PHOTOS, label="WritePhotos", keys=("photo_id",),
+                           num_shards=shards),
+                write_rows(outputs[EDITS_TAG], layout.edits, EDITS, label="WriteEdits", keys=("photo_id", "editor"),
+                           num_shards=shards),
+                write_rows(outputs[FITS_TAG], layout.fits, FITS, label="WriteFits", keys=("photo_id",),
+                           num_shards=shards),
                 write_errors(errors, layout, STAGE))
 
 

@@ -17,7 +17,7 @@ from modeling.projection import group_soft_threshold, input_column_norms
 from modeling.registry import MODELS
 from modeling.input_screening import SCREEN_PENALTIES, InputScreening, screen_inputs
 from modeling.search import INPUT_CANDIDATES
-from modeling.train_run import TrainSettings, run_training
+from modeling.train_run import TrainSettings, run_training, without_empty_screen
 from modeling.training import TrainConfig, new_model, proximal_input_step, train
 from tests.modeling.synthetic import edits_data
 
@@ -131,10 +131,11 @@ def test_a_run_without_search_picks_its_input_candidate_on_validation(data):
     config = TrainConfig(epochs=3, batch_size=64, seed=0, progress=False)
     run = run_training(both, TrainSettings("mlp", {"hidden": 8, "projection_dim": 4}, config))
     rows = run.metrics["input_candidates"]
-    assert len(rows) == len(INPUT_CANDIDATES) and rows[0]["input"] == "PCA 4"
-    assert [r["input"] for r in rows[1:]] == ["raw features + input group lasso 0.1", "screened inputs",
-                                              "PCA 4 + screened inputs"]
     screen = run.metrics["input_screen"]
+    kept_inputs = bool(screen["columns"])                   # an empty screen adds nothing to the projection
+    assert len(rows) == len(INPUT_CANDIDATES) - (not kept_inputs) and rows[0]["input"] == "PCA 4"
+    assert [r["input"] for r in rows[1:]] == ["raw features + input group lasso 0.1", "screened inputs"
+                                              ] + ["PCA 4 + screened inputs"] * kept_inputs
     assert screen["model"] == "mdn" and 1 <= len(screen["rows"]) <= len(SCREEN_PENALTIES) + 1
     kept = max(rows, key=lambda r: r["validation_ll"])
     assert run.result.best_validation == kept["validation_ll"] and f"input: {kept['input']}" in run.selection
@@ -175,3 +176,14 @@ def test_a_screened_candidate_reads_exactly_the_kept_coordinates(data):
     assert torch.equal(loaded.encode(x), model.encode(x))
     with pytest.raises(ValueError, match="input screening"):
         new_model("mdn", tr, seed=0, projection_dim=0, screened=True)
+
+
+def test_an_empty_screen_drops_only_the_projection_plus_screen_candidate():
+    config = TrainConfig(epochs=1, progress=False)
+    candidates = [({"projection_dim": 32}, config), ({"projection_dim": 0}, config),
+                  ({"projection_dim": 0, "screened": True}, config), ({"projection_dim": 32, "screened": True}, config)]
+    empty = InputScreening(np.array([], dtype=int), 10, float("nan"), -1.0, [])
+    kept = InputScreening(np.array([3]), 10, 0.3, -1.0, [])
+    assert without_empty_screen(candidates, empty) == candidates[:3]
+    assert without_empty_screen(candidates, kept) == candidates
+    assert without_empty_screen(candidates, None) == candidates

@@ -132,3 +132,15 @@ def test_a_photo_cluster_prior_starts_as_the_fixed_pi_learns_from_every_paramete
         build_model("pvae", feature_dim=D, cluster_prior="photo")
     with pytest.raises(ValueError, match="cluster_prior"):
         build_model("cgmvae", feature_dim=D, cluster_prior="editor")
+
+
+@pytest.mark.parametrize("name", ["cgmvae", "pvae"])
+def test_cluster_gaussians_start_tight_unless_told_and_the_start_is_kept_in_the_kwargs(name):
+    from modeling.cgmvae import PRIOR_LOGVAR_INIT
+    default = small(name)
+    assert PRIOR_LOGVAR_INIT < 0 and torch.all(default.prior_logvar == PRIOR_LOGVAR_INIT)
+    assert default.prior_logvar.requires_grad                         # a start, learned from there
+    wide = build_model(name, feature_dim=D, hidden=16, num_clusters=3, latent_dim=2, prior_logvar=0.0)
+    assert torch.all(wide.prior_logvar == 0.0) and wide.init_kwargs["prior_logvar"] == 0.0
+    rebuilt = build_model(name, **wide.init_kwargs)
+    assert torch.all(rebuilt.prior_logvar == 0.0)

@@ -3,6 +3,7 @@ present; read back as rows."""
 from pathlib import Path
 
 import apache_beam as beam
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -91,3 +92,21 @@ def test_all_written_is_one_pcollection_of_every_sinks_shards(tmp_path):
         assert_that(paths | beam.Map(lambda path: path.split("/")[-2:]),
                     equal_to([["a", "part-00000-of-00002.parquet"], ["a", "part-00001-of-00002.parquet"],
                               ["b", "part-00000-of-00001.parquet"]]))
+
+
+def test_list_columns_named_as_arrays_are_read_as_float32_rows_equal_to_the_stored_lists(tmp_path):
+    fixed = pa.array([[float(i), i / 3, -1.0] for i in range(5)], type=pa.list_(pa.float32(), 3))
+    ragged = pa.array([[1.5], None, [2.0, 3.0], [], [4.0]], type=pa.list_(pa.float32()))
+    batch = pa.RecordBatch.from_arrays([pa.array([f"r{i}" for i in range(5)]), fixed, ragged],
+                                       names=["id", "fixed", "ragged"])
+    records = parquet_io.batch_records(batch.slice(1, 4), arrays=["fixed", "ragged"])
+    plain = batch.slice(1, 4).to_pylist()
+    assert [r["id"] for r in records] == [r["id"] for r in plain]
+    for record, expected in zip(records, plain):
+        assert isinstance(record["fixed"], np.ndarray) and record["fixed"].dtype == np.float32
+        np.testing.assert_array_equal(record["fixed"], np.float32(expected["fixed"]))
+        if expected["ragged"] is None:
+            assert record["ragged"] is None
+        else:
+            np.testing.assert_array_equal(record["ragged"], np.float32(expected["ragged"]))
+    assert parquet_io.batch_records(batch, arrays=()) == batch.to_pylist()

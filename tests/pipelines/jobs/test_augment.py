@@ -9,6 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
+from pipelines.core import parquet_io
 from pipelines.core.parquet_io import read_table
 from pipelines.core.schemas import ERRORS, SLIDER_KEYS, VARIANT_EDITS, VARIANTS
 from pipelines.fivek.augmentation import variant_sliders, variant_target
@@ -126,10 +127,15 @@ def test_corrupt_and_missing_raws_become_error_rows_while_the_rest_lands(outputs
     assert len(outputs["images"]) == 9
 
 
-def test_same_seed_same_rows_on_two_workers_and_rerun(dataset, outputs, tmp_path):
+def test_same_seed_same_rows_on_two_workers_in_more_shards_and_rerun(dataset, outputs, tmp_path, monkeypatch):
     copy = tmp_path / "again"
     make_dataset(copy, num_photos=5, corrupt=("a0004",), missing=("a0005",))
+    monkeypatch.setattr(parquet_io, "PHOTOS_PER_SHARD", 2)         # 5 photos: 3 shards, none holding them all
     assert augment.run(["--dataset", str(copy), *AUGMENT_ARGS, *TWO_WORKERS]) == 0
+    monkeypatch.undo()
+    for folder in ("variants", "variant_edits"):
+        assert len(parquet_io.parquet_files(str(dataset / folder))) == 1
+        assert len(parquet_io.parquet_files(str(copy / folder))) == 3
     again = augment_outputs(copy)
     for key in ("variants", "variant_edits", "images"):
         assert again[key] == outputs[key], key

@@ -15,6 +15,7 @@ from modeling.comparison import FLOOR
 from modeling.proposals import draw_proposals
 from pipelines.commands import train as train_cli
 from pipelines.core.layout import DatasetLayout
+from pipelines.core import parquet_io
 from pipelines.core.parquet_io import parquet_files, read_table, write_table
 from pipelines.core.schemas import EVALUATION, PREDICTIONS, SLIDER_KEYS
 from pipelines.fivek.lab_evaluation import proposal_generator
@@ -290,7 +291,7 @@ def test_outputs_are_sharded_by_test_photos_with_the_same_rows(evaluated, tmp_pa
     fast = ["--experts", "A,C,E", "--no-floor", "--few-proposals", "0", "--models", "mlp"]
     one, two = _copy(evaluated, tmp_path / "one"), _copy(evaluated, tmp_path / "two")
     assert _evaluate(one, *fast) == 0
-    monkeypatch.setattr(evaluate, "PHOTOS_PER_SHARD", 2)                   # 3 test photos: 2 shards
+    monkeypatch.setattr(parquet_io, "PHOTOS_PER_SHARD", 2)                 # 3 test photos: 2 shards
     assert _evaluate(two, *fast) == 0
     for folder in ("evaluation", "predictions"):
         assert len(parquet_files(os.path.join(one, folder))) == 1 and len(parquet_files(os.path.join(two, folder))) == 2
