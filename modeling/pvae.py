@@ -32,7 +32,8 @@ from modeling.networks import multinomial, value_with_gradient_of
 
 HISTORY_DRAWS = 4       # random histories per user and batch in the matching term
 HISTORY_IS_SAMPLES = 8  # importance samples per cluster of the matching term's log p(y | x, s)
-PRIOR_WINDOW_USERS = 100.0  # pi: mean of q(s_u) over about this many most recent training users
+PRIOR_WINDOW_USERS = 100.0
+PVAE_PRIOR_LOGVAR_INIT = 0.0  # pi: mean of q(s_u) over about this many most recent training users
 
 
 def user_cluster_logits(log_pi: torch.Tensor, log_r: torch.Tensor, inv: torch.Tensor, num_users: int) -> torch.Tensor:
@@ -58,6 +59,9 @@ class PVAE(CGMVAE):
     needs_users = True
 
     def __init__(self, *args, **kwargs):
+        # the P-VAE's clusters start wide (log var 0): at the CGM-VAE's tight start one edit already
+        # sharpens a user's posterior past what the edit supports (tests/modeling/test_pvae.py)
+        kwargs.setdefault("prior_logvar", PVAE_PRIOR_LOGVAR_INIT)
         super().__init__(*args, **kwargs)
         # running sums of the prior's moving average (not saved: pi itself is, in prior_logits)
         self.register_buffer("prior_sum", torch.zeros(self.num_clusters), persistent=False)

@@ -137,10 +137,13 @@ def test_a_photo_cluster_prior_starts_as_the_fixed_pi_learns_from_every_paramete
 @pytest.mark.parametrize("name", ["cgmvae", "pvae"])
 def test_cluster_gaussians_start_tight_unless_told_and_the_start_is_kept_in_the_kwargs(name):
     from modeling.cgmvae import PRIOR_LOGVAR_INIT
+    from modeling.pvae import PVAE_PRIOR_LOGVAR_INIT
+    start = PRIOR_LOGVAR_INIT if name == "cgmvae" else PVAE_PRIOR_LOGVAR_INIT
     default = small(name)
-    assert PRIOR_LOGVAR_INIT < 0 and torch.all(default.prior_logvar == PRIOR_LOGVAR_INIT)
+    assert PRIOR_LOGVAR_INIT < 0 and torch.all(default.prior_logvar == start)
     assert default.prior_logvar.requires_grad                         # a start, learned from there
-    wide = build_model(name, feature_dim=D, hidden=16, num_clusters=3, latent_dim=2, prior_logvar=0.0)
-    assert torch.all(wide.prior_logvar == 0.0) and wide.init_kwargs["prior_logvar"] == 0.0
+    other = -1.5
+    wide = build_model(name, feature_dim=D, hidden=16, num_clusters=3, latent_dim=2, prior_logvar=other)
+    assert torch.all(wide.prior_logvar == other) and wide.init_kwargs["prior_logvar"] == other
     rebuilt = build_model(name, **wide.init_kwargs)
-    assert torch.all(rebuilt.prior_logvar == 0.0)
+    assert torch.all(rebuilt.prior_logvar == other)
