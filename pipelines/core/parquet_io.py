@@ -208,6 +208,8 @@ STREAM_BUFFER = 1 << 20   # bytes read at a time from a shard read with a filter
 def batch_records(batch: pa.RecordBatch, arrays: Sequence[str] = ()) -> list[dict[str, Any]]:
     """The rows of a record batch as dicts; each list column named in `arrays` as one float32 numpy
     array [n] per row (16 KiB for 4096 features, against about 130 KiB as a list of Python floats)."""
+    if not arrays:
+        return batch.to_pylist()
     names = [n for n in batch.schema.names if n not in arrays]
     records = batch.select(names).to_pylist() if names else [{} for _ in range(batch.num_rows)]
     for name in arrays:
