@@ -88,7 +88,7 @@ def write_dataset(root: str, truth: KnownAnswer, photos: int, seed: int) -> None
 
 def personalisation_ceiling(truth: KnownAnswer, data) -> dict:
     """Mean and s.e. over photos of log p(y | x, editor) - log p(y | x) (nats/edit): the most any user model can gain."""
-    editors = torch.tensor([EDITORS.index(e) for e in data.editors])
+    editors = torch.tensor([EDITORS.index(e) for e in data.editors], dtype=torch.long)
     gain = (truth.log_prob_given_editor(data.x, data.y, editors) - truth.log_likelihood(data.x, data.y)).double()
     mean, se, _ = grouped_mean_se(gain.numpy(), data.photo_ids)
     return {"gain": mean, "gain_se": se}
